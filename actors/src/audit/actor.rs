@@ -1,0 +1,217 @@
+//! `AuditActor`: the tenant's child that appends chained lines to `audit.jsonl`. It is the only
+//! writer of that file; it skips entries it already holds, so the tenant may resend after a crash.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use super::chain::{AuditEntry, AuditLine, GENESIS_HASH};
+use crate::store::{StoreError, blocking};
+use crate::tenant::TenantMsg;
+
+/// How far back from the end to look for the last line before reading the whole file.
+const TAIL_WINDOW: u64 = 64 * 1024;
+
+#[derive(Debug)]
+pub struct AuditActor;
+
+#[derive(Debug)]
+pub struct AuditArgs {
+    pub path: PathBuf,
+    pub tenant: ActorRef<TenantMsg>,
+}
+
+#[derive(Debug)]
+pub enum AuditMsg {
+    /// Chain and append these entries (those at or below the last written seq are skipped),
+    /// fdatasync, then tell the tenant how far the trail is durable.
+    Append(Vec<AuditEntry>),
+    /// Answers the last durable seq once everything sent before has been written.
+    Sync(RpcReplyPort<u64>),
+    #[cfg(feature = "fault-injection")]
+    Panic,
+}
+
+#[derive(Debug)]
+pub struct AuditState {
+    file: File,
+    path: PathBuf,
+    last_seq: u64,
+    last_hash: String,
+    tenant: ActorRef<TenantMsg>,
+}
+
+impl Actor for AuditActor {
+    type Msg = AuditMsg;
+    type State = AuditState;
+    type Arguments = AuditArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: AuditArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let (file, last_seq, last_hash) = blocking(|| open_trail(&args.path))?;
+        Ok(AuditState {
+            file,
+            path: args.path,
+            last_seq,
+            last_hash,
+            tenant: args.tenant,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            AuditMsg::Append(entries) => {
+                blocking(|| state.append(entries))?;
+                // The tenant may be stopping; a lost confirmation only means a resend later.
+                let _ = state.tenant.cast(TenantMsg::Audited(state.last_seq));
+            }
+            AuditMsg::Sync(reply) => {
+                let _ = reply.send(state.last_seq);
+            }
+            #[cfg(feature = "fault-injection")]
+            AuditMsg::Panic => panic!("injected panic in the audit actor"),
+        }
+        Ok(())
+    }
+}
+
+impl AuditState {
+    fn append(&mut self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
+        let mut last_seq = self.last_seq;
+        let mut last_hash = self.last_hash.clone();
+        for entry in entries.into_iter().filter(|e| e.seq > self.last_seq) {
+            let line = AuditLine::chain(entry, &last_hash);
+            serde_json::to_writer(&mut bytes, &line).map_err(|e| {
+                StoreError::io("serialising an audit line", std::io::Error::other(e))
+            })?;
+            bytes.push(b'\n');
+            last_seq = line.seq;
+            last_hash = line.hash;
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(&bytes)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| StoreError::io(format!("audit {}", self.path.display()), e))?;
+        self.last_seq = last_seq;
+        self.last_hash = last_hash;
+        Ok(())
+    }
+}
+
+/// Opens the trail for appending: cuts a torn last line, and reads the seq and hash of the last
+/// complete one (checking that line's own hash).
+fn open_trail(path: &std::path::Path) -> Result<(File, u64, String), StoreError> {
+    let context = || format!("audit {}", path.display());
+    let io = |e| StoreError::io(context(), e);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut start = len.saturating_sub(TAIL_WINDOW);
+    let tail = loop {
+        file.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail).map_err(io)?;
+        // The window must hold one whole line before the last newline, or reach the start.
+        let newlines = tail.iter().filter(|b| **b == b'\n').count();
+        if start == 0 || newlines >= 2 {
+            break tail;
+        }
+        start = start.saturating_sub(TAIL_WINDOW * 16);
+    };
+    let complete = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if complete < tail.len() {
+        let keep = start + complete as u64;
+        tracing::warn!(path = %path.display(), cut = len - keep, "truncating a torn audit line");
+        file.set_len(keep)
+            .and_then(|()| file.sync_all())
+            .map_err(io)?;
+    }
+    let body = &tail[..complete];
+    let last_line = body
+        .strip_suffix(b"\n")
+        .and_then(|b| b.rsplit(|c| *c == b'\n').next())
+        .filter(|l| !l.is_empty() && (start == 0 || body.len() > l.len() + 1));
+    let Some(last_line) = last_line else {
+        return Ok((file, 0, GENESIS_HASH.to_owned()));
+    };
+    let line: AuditLine = serde_json::from_slice(last_line).map_err(|e| StoreError::Corrupt {
+        file: path.display().to_string(),
+        line: 0,
+        reason: format!("last audit line: {e}"),
+    })?;
+    if line.compute_hash() != line.hash {
+        return Err(StoreError::Corrupt {
+            file: path.display().to_string(),
+            line: 0,
+            reason: "last audit line does not match its hash".into(),
+        });
+    }
+    Ok((file, line.seq, line.hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Principal;
+
+    fn entry(seq: u64) -> AuditEntry {
+        AuditEntry {
+            seq,
+            at: jiff::Timestamp::UNIX_EPOCH,
+            actor: Principal::System,
+            ip: None,
+            action: "test".into(),
+            module: "audit".into(),
+            target: "t".into(),
+            diff: serde_json::Value::Null,
+        }
+    }
+
+    fn state_for(path: &std::path::Path) -> (File, u64, String) {
+        open_trail(path).expect("open")
+    }
+
+    #[test]
+    fn reopening_finds_the_last_line_and_cuts_a_torn_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let (file, seq, hash) = state_for(&path);
+        assert_eq!((seq, hash.as_str()), (0, GENESIS_HASH));
+        let mut line1 = AuditLine::chain(entry(1), GENESIS_HASH);
+        let line2 = AuditLine::chain(entry(2), &line1.hash);
+        let mut text = serde_json::to_string(&line1).expect("json") + "\n";
+        text += &(serde_json::to_string(&line2).expect("json") + "\n");
+        text += "{\"seq\":3,";
+        drop(file);
+        std::fs::write(&path, &text).expect("write");
+        let (_, seq, hash) = state_for(&path);
+        assert_eq!((seq, hash), (2, line2.hash.clone()));
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .ends_with("}\n")
+        );
+        // A tampered last line is refused.
+        line1.target = "changed".into();
+        std::fs::write(&path, serde_json::to_string(&line1).expect("json") + "\n").expect("write");
+        assert!(matches!(open_trail(&path), Err(StoreError::Corrupt { .. })));
+    }
+}

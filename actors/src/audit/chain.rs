@@ -1,0 +1,213 @@
+//! Audit lines and their SHA-256 chain: each line's `hash` covers its fields and the previous
+//! line's hash, so an edited, removed or reordered line breaks every hash after it.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::Principal;
+
+/// The `prev_hash` of the first line.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened, before it is chained: who, what, when, where, and the changed fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub actor: Principal,
+    pub ip: Option<String>,
+    pub action: String,
+    pub module: String,
+    pub target: String,
+    /// `{"field": {"from": old, "to": new}}` for each changed field only.
+    pub diff: serde_json::Value,
+}
+
+/// A line of `audit.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditLine {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub actor: Principal,
+    pub ip: Option<String>,
+    pub action: String,
+    pub module: String,
+    pub target: String,
+    pub diff: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hashed part of a line: every field but `hash`, in a fixed order.
+#[derive(Serialize)]
+struct Hashed<'a> {
+    seq: u64,
+    at: &'a Timestamp,
+    actor: &'a Principal,
+    ip: &'a Option<String>,
+    action: &'a str,
+    module: &'a str,
+    target: &'a str,
+    diff: &'a serde_json::Value,
+    prev_hash: &'a str,
+}
+
+impl AuditLine {
+    pub fn chain(entry: AuditEntry, prev_hash: &str) -> Self {
+        let mut line = AuditLine {
+            seq: entry.seq,
+            at: entry.at,
+            actor: entry.actor,
+            ip: entry.ip,
+            action: entry.action,
+            module: entry.module,
+            target: entry.target,
+            diff: entry.diff,
+            prev_hash: prev_hash.to_owned(),
+            hash: String::new(),
+        };
+        line.hash = line.compute_hash();
+        line
+    }
+
+    pub fn compute_hash(&self) -> String {
+        let hashed = Hashed {
+            seq: self.seq,
+            at: &self.at,
+            actor: &self.actor,
+            ip: &self.ip,
+            action: &self.action,
+            module: &self.module,
+            target: &self.target,
+            diff: &self.diff,
+            prev_hash: &self.prev_hash,
+        };
+        // Serialising plain data with string keys cannot fail.
+        let bytes = serde_json::to_vec(&hashed).unwrap_or_default();
+        hex::encode(Sha256::digest(bytes))
+    }
+}
+
+/// The first place the chain is broken; lines are numbered from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ChainError {
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub lines: u64,
+    pub last_seq: u64,
+    pub last_hash: String,
+}
+
+/// Checks every line of an audit file: it parses, its hash is right, it points at the previous
+/// line's hash, and its sequence number follows the previous one.
+pub fn verify_file(path: &Path) -> Result<VerifyReport, ChainError> {
+    let file = File::open(path).map_err(|e| ChainError {
+        line: 0,
+        reason: format!("cannot open {}: {e}", path.display()),
+    })?;
+    let mut report = VerifyReport {
+        lines: 0,
+        last_seq: 0,
+        last_hash: GENESIS_HASH.to_owned(),
+    };
+    for (index, raw) in BufReader::new(file).split(b'\n').enumerate() {
+        let line_no = index as u64 + 1;
+        let broken = |reason: String| ChainError {
+            line: line_no,
+            reason,
+        };
+        let raw = raw.map_err(|e| broken(e.to_string()))?;
+        let line: AuditLine =
+            serde_json::from_slice(&raw).map_err(|e| broken(format!("unparsable: {e}")))?;
+        if line.prev_hash != report.last_hash {
+            return Err(broken("prev_hash does not match the previous line".into()));
+        }
+        if line.compute_hash() != line.hash {
+            return Err(broken("hash does not match the line's content".into()));
+        }
+        if report.lines > 0 && line.seq <= report.last_seq {
+            return Err(broken(format!(
+                "seq {} does not follow {}",
+                line.seq, report.last_seq
+            )));
+        }
+        report.lines += 1;
+        report.last_seq = line.seq;
+        report.last_hash = line.hash;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn entry(seq: u64) -> AuditEntry {
+        AuditEntry {
+            seq,
+            at: Timestamp::from_second(1_800_000_000 + seq as i64).expect("time"),
+            actor: Principal::Operator,
+            ip: Some("127.0.0.1".into()),
+            action: "member.create".into(),
+            module: "members".into(),
+            target: format!("m_{seq:020}"),
+            diff: serde_json::json!({"name": {"from": null, "to": "Ann"}}),
+        }
+    }
+
+    fn write_chain(path: &Path, count: u64) -> Vec<String> {
+        let mut prev = GENESIS_HASH.to_owned();
+        let mut lines = Vec::new();
+        for seq in 1..=count {
+            let line = AuditLine::chain(entry(seq), &prev);
+            prev = line.hash.clone();
+            lines.push(serde_json::to_string(&line).expect("json"));
+        }
+        let mut file = File::create(path).expect("create");
+        for line in &lines {
+            writeln!(file, "{line}").expect("write");
+        }
+        lines
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        write_chain(&path, 5);
+        let report = verify_file(&path).expect("intact");
+        assert_eq!((report.lines, report.last_seq), (5, 5));
+    }
+
+    #[test]
+    fn an_edited_line_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let mut lines = write_chain(&path, 5);
+        lines[2] = lines[2].replace("Ann", "Eve");
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        assert_eq!(verify_file(&path).unwrap_err().line, 3);
+    }
+
+    #[test]
+    fn a_removed_line_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let mut lines = write_chain(&path, 5);
+        lines.remove(1);
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        assert_eq!(verify_file(&path).unwrap_err().line, 2);
+    }
+}

@@ -1,0 +1,8 @@
+//! The audit trail: one hash-chained JSON line per mutation in `audit.jsonl`, written by the
+//! tenant's audit child actor and verifiable offline.
+
+mod actor;
+mod chain;
+
+pub use actor::{AuditActor, AuditArgs, AuditMsg};
+pub use chain::{AuditEntry, AuditLine, ChainError, GENESIS_HASH, VerifyReport, verify_file};

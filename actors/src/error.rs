@@ -1,0 +1,30 @@
+//! `TenantError`: every way a request to the runtime can fail, as the HTTP edge needs to tell
+//! them apart. Messages of `Unavailable` and `Internal` are for the log, never for the client.
+
+use crate::domain::ParseError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TenantError {
+    #[error("no tenant answers to this host")]
+    UnknownTenant,
+    #[error("this tenant is disabled")]
+    Disabled,
+    #[error("tenant unavailable: {0}")]
+    Unavailable(String),
+    #[error("tenant busy")]
+    Overloaded,
+    #[error("invalid {0}")]
+    Invalid(ParseError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("plan limit: {0}")]
+    PlanLimit(String),
+    #[error("not available in this mode")]
+    NotInThisMode,
+    #[error("storage failure; the tenant reloads from disk")]
+    Storage,
+    #[error("internal: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,804 @@
+//! `TenantManager`: the registry of every tenant (slug → actor, host → slug), activation on first
+//! message, passivation when idle, one_for_one restarts with an intensity limit, and the
+//! operator's view. Requests pass through it to the tenant actor, which answers the caller.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::config::Mode;
+use crate::domain::{HostName, Slug};
+use crate::error::TenantError;
+use crate::runtime::Shared;
+use crate::store::{TenantPaths, load_snapshot, tenants_dir};
+use crate::supervision::RestartBudget;
+use crate::tenant::Admission;
+use crate::tenant::{
+    Creation, Envelope, NewTenant, Reply, Request, RequestCtx, TenantActor, TenantArgs, TenantMeta,
+    TenantMsg, TenantStatus,
+};
+
+type ReplyPort = RpcReplyPort<Result<Reply, TenantError>>;
+type ViewPort = RpcReplyPort<Result<TenantView, TenantError>>;
+
+/// Where a request is going: a Host header (tenant routes) or a slug (operator routes).
+#[derive(Debug, Clone)]
+pub enum Target {
+    Host(HostName),
+    Slug(Slug),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Active,
+    Passive,
+    Failed,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildView {
+    pub name: String,
+    pub state: String,
+}
+
+/// What the operator sees of one tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantView {
+    pub slug: Slug,
+    pub state: RunState,
+    pub restarts: u64,
+    pub last_error: Option<String>,
+    pub inflight: usize,
+    pub last_activity: Option<Timestamp>,
+    pub hosts: Vec<HostName>,
+    /// Known only while the tenant is active.
+    pub journal_len: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub children: Vec<ChildView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthView {
+    pub tenants_total: usize,
+    pub tenants_active: usize,
+    pub tenants_failed: usize,
+    pub storage_writable: bool,
+}
+
+#[derive(Debug)]
+pub enum ManagerMsg {
+    Dispatch {
+        target: Target,
+        envelope: Envelope,
+    },
+    Create {
+        tenant: NewTenant,
+        ctx: RequestCtx,
+        reply: ReplyPort,
+    },
+    List(RpcReplyPort<Vec<TenantView>>),
+    Inspect {
+        slug: Slug,
+        reply: ViewPort,
+    },
+    /// Drain, stop and re-activate; answers the view after the new activation has loaded.
+    Restart {
+        slug: Slug,
+        reply: ViewPort,
+    },
+    SetStatus {
+        slug: Slug,
+        status: TenantStatus,
+        ctx: RequestCtx,
+        reply: ReplyPort,
+    },
+    Health(RpcReplyPort<HealthView>),
+    /// From a tenant actor whose files are damaged.
+    TenantBroken {
+        slug: Slug,
+        reason: String,
+    },
+    /// From a tenant actor whose creation was refused.
+    CreationFailed {
+        slug: Slug,
+    },
+    /// Passivate tenants idle for longer than the configured time.
+    Sweep,
+    /// Passivate every tenant (snapshots written), then answer.
+    Shutdown(RpcReplyPort<()>),
+    #[cfg(feature = "fault-injection")]
+    Fault {
+        slug: Slug,
+        fault: crate::tenant::Fault,
+        reply: RpcReplyPort<Result<(), TenantError>>,
+    },
+}
+
+#[derive(Debug)]
+pub struct TenantManager;
+
+#[derive(Debug)]
+pub struct ManagerArgs {
+    pub shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+enum Then {
+    Passive,
+    Restart(Vec<ViewPort>),
+    Disable,
+}
+
+#[derive(Debug)]
+enum Run {
+    Passive,
+    Active(ActorRef<TenantMsg>),
+    /// Asked to passivate; requests wait here until it has stopped, so two actors never own
+    /// one directory at once.
+    Stopping {
+        buffer: Vec<Envelope>,
+        then: Then,
+    },
+    Failed,
+    Disabled,
+}
+
+#[derive(Debug)]
+struct Entry {
+    hosts: Vec<HostName>,
+    run: Run,
+    budget: RestartBudget,
+    last_error: Option<String>,
+    inflight: Arc<AtomicUsize>,
+    last_activity: Option<Timestamp>,
+    last_touch: Instant,
+}
+
+impl Entry {
+    fn new(hosts: Vec<HostName>, run: Run, shared: &Shared) -> Self {
+        Self {
+            hosts,
+            run,
+            budget: RestartBudget::new(shared.config.restart_max, shared.config.restart_window),
+            last_error: None,
+            inflight: Arc::new(AtomicUsize::new(0)),
+            last_activity: None,
+            last_touch: Instant::now(),
+        }
+    }
+
+    fn view(&self, slug: &Slug) -> TenantView {
+        TenantView {
+            slug: slug.clone(),
+            state: match &self.run {
+                Run::Active(_) | Run::Stopping { .. } => RunState::Active,
+                Run::Passive => RunState::Passive,
+                Run::Failed => RunState::Failed,
+                Run::Disabled => RunState::Disabled,
+            },
+            restarts: self.budget.total(),
+            last_error: self.last_error.clone(),
+            inflight: self.inflight.load(Ordering::Relaxed),
+            last_activity: self.last_activity,
+            hosts: self.hosts.clone(),
+            journal_len: None,
+            last_seq: None,
+            children: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ManagerState {
+    shared: Arc<Shared>,
+    entries: HashMap<Slug, Entry>,
+    hosts: HashMap<HostName, Slug>,
+    by_actor: HashMap<ActorId, Slug>,
+    shutdown: Option<RpcReplyPort<()>>,
+}
+
+impl Actor for TenantManager {
+    type Msg = ManagerMsg;
+    type State = ManagerState;
+    type Arguments = ManagerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ManagerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let shared = args.shared;
+        let mut state = ManagerState {
+            entries: HashMap::new(),
+            hosts: HashMap::new(),
+            by_actor: HashMap::new(),
+            shutdown: None,
+            shared: Arc::clone(&shared),
+        };
+        for (slug, found) in crate::store::blocking(|| scan_tenants(&shared.config.data_root))? {
+            let entry = match found {
+                Ok(meta) => {
+                    let run = match meta.status {
+                        TenantStatus::Enabled => Run::Passive,
+                        TenantStatus::Disabled => Run::Disabled,
+                    };
+                    for host in &meta.hosts {
+                        state.hosts.insert(host.clone(), slug.clone());
+                    }
+                    Entry::new(meta.hosts, run, &shared)
+                }
+                Err(reason) => {
+                    tracing::error!(tenant = %slug, %reason, "tenant cannot be read; marked failed");
+                    let mut entry = Entry::new(Vec::new(), Run::Failed, &shared);
+                    entry.last_error = Some(reason);
+                    entry
+                }
+            };
+            state.entries.insert(slug, entry);
+        }
+        tracing::info!(tenants = state.entries.len(), "tenant registry loaded");
+        if let Mode::OnPrem { tenant } = &shared.config.mode {
+            if !state.entries.contains_key(tenant) {
+                return Err(format!("the pinned tenant '{tenant}' does not exist").into());
+            }
+            state.activate(&myself, tenant, None).await;
+        }
+        let sweep =
+            (shared.config.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        myself.send_interval(sweep, || ManagerMsg::Sweep);
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ManagerMsg::Dispatch { target, envelope } => {
+                state.dispatch(&myself, target, envelope).await;
+            }
+            ManagerMsg::Create { tenant, ctx, reply } => {
+                state.create(&myself, tenant, ctx, reply).await;
+            }
+            ManagerMsg::List(reply) => {
+                let mut views: Vec<TenantView> =
+                    state.entries.iter().map(|(slug, e)| e.view(slug)).collect();
+                views.sort_by(|a, b| a.slug.cmp(&b.slug));
+                let _ = reply.send(views);
+            }
+            ManagerMsg::Inspect { slug, reply } => state.inspect(slug, reply),
+            ManagerMsg::Restart { slug, reply } => state.restart(&myself, slug, reply).await,
+            ManagerMsg::SetStatus {
+                slug,
+                status,
+                ctx,
+                reply,
+            } => state.set_status(&myself, slug, status, ctx, reply).await,
+            ManagerMsg::Health(reply) => {
+                let _ = reply.send(state.health());
+            }
+            ManagerMsg::TenantBroken { slug, reason } => {
+                if let Some(entry) = state.entries.get_mut(&slug) {
+                    entry.last_error = Some(reason);
+                    if let Run::Active(actor) = std::mem::replace(&mut entry.run, Run::Failed) {
+                        // Let it refuse what is already queued, then stop.
+                        let _ = actor.drain();
+                    }
+                }
+            }
+            ManagerMsg::CreationFailed { slug } => {
+                if let Some(entry) = state.entries.remove(&slug) {
+                    for host in entry.hosts {
+                        state.hosts.remove(&host);
+                    }
+                }
+            }
+            ManagerMsg::Sweep => state.sweep(),
+            ManagerMsg::Shutdown(reply) => {
+                state.shutdown = Some(reply);
+                for entry in state.entries.values_mut() {
+                    if let Run::Active(actor) = &entry.run {
+                        let _ = actor.cast(TenantMsg::Passivate);
+                        entry.run = Run::Stopping {
+                            buffer: Vec::new(),
+                            then: Then::Passive,
+                        };
+                    }
+                }
+                state.maybe_finish_shutdown();
+            }
+            #[cfg(feature = "fault-injection")]
+            ManagerMsg::Fault { slug, fault, reply } => {
+                match state.entries.get(&slug).map(|e| &e.run) {
+                    Some(Run::Active(actor)) => {
+                        let _ = actor.cast(TenantMsg::Fault(fault, reply));
+                    }
+                    Some(_) => {
+                        let _ = reply.send(Err(TenantError::Unavailable("not active".into())));
+                    }
+                    None => {
+                        let _ = reply.send(Err(TenantError::UnknownTenant));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                if let Some(slug) = state.by_actor.remove(&cell.get_id()) {
+                    state.stopped(&myself, slug, reason, None).await;
+                }
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                if let Some(slug) = state.by_actor.remove(&cell.get_id()) {
+                    state
+                        .stopped(&myself, slug, None, Some(err.to_string()))
+                        .await;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Reads every tenant's `tenant.json` under the data root. A tenant whose file cannot be read
+/// is listed with the reason, so it fails alone.
+fn scan_tenants(
+    data_root: &std::path::Path,
+) -> Result<Vec<(Slug, Result<TenantMeta, String>)>, std::io::Error> {
+    let dir = tenants_dir(data_root);
+    let listing = match std::fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    for item in listing {
+        let item = item?;
+        let name = item.file_name();
+        let Some(slug) = name.to_str().and_then(|n| Slug::parse(n).ok()) else {
+            tracing::warn!(entry = ?name, "ignoring a directory entry that is not a tenant slug");
+            continue;
+        };
+        let paths = TenantPaths::new(data_root, &slug);
+        let meta = match load_snapshot::<TenantMeta>(&paths.tenant()) {
+            Ok(Some((_, meta))) if meta.slug == slug => Ok(meta),
+            Ok(Some(_)) => Err("tenant.json names another slug".to_owned()),
+            Ok(None) => Err("tenant.json is missing".to_owned()),
+            Err(err) => Err(err.to_string()),
+        };
+        found.push((slug, meta));
+    }
+    Ok(found)
+}
+
+impl ManagerState {
+    fn resolve(&self, target: &Target) -> Option<Slug> {
+        if let Mode::OnPrem { tenant } = &self.shared.config.mode {
+            return match target {
+                Target::Slug(slug) if slug != tenant => None,
+                _ => Some(tenant.clone()),
+            };
+        }
+        let slug = match target {
+            Target::Slug(slug) => slug.clone(),
+            Target::Host(host) => match self.hosts.get(host) {
+                Some(slug) => slug.clone(),
+                None => {
+                    let base = self.shared.config.base_domain.as_ref()?;
+                    let label = host
+                        .as_str()
+                        .strip_suffix(base.as_str())?
+                        .strip_suffix('.')?;
+                    Slug::parse(label).ok()?
+                }
+            },
+        };
+        self.entries.contains_key(&slug).then_some(slug)
+    }
+
+    async fn dispatch(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        target: Target,
+        envelope: Envelope,
+    ) {
+        if self.shutdown.is_some() {
+            return envelope.refuse(TenantError::Unavailable("shutting down".into()));
+        }
+        let Some(slug) = self.resolve(&target) else {
+            return envelope.refuse(TenantError::UnknownTenant);
+        };
+        if let Some(Run::Passive) = self.entries.get(&slug).map(|e| &e.run) {
+            self.activate(myself, &slug, None).await;
+        }
+        let max = self.shared.config.max_inflight_per_tenant;
+        let now = self.shared.clock.now();
+        let Some(entry) = self.entries.get_mut(&slug) else {
+            return envelope.refuse(TenantError::UnknownTenant);
+        };
+        let mut envelope = envelope;
+        match &mut entry.run {
+            Run::Disabled => envelope.refuse(TenantError::Disabled),
+            Run::Failed | Run::Passive => envelope.refuse(TenantError::Unavailable(
+                entry.last_error.clone().unwrap_or_else(|| "failed".into()),
+            )),
+            Run::Stopping { buffer, .. } => match Admission::try_take(&entry.inflight, max) {
+                Some(admission) => {
+                    envelope.admission = Some(admission);
+                    buffer.push(envelope);
+                }
+                None => envelope.refuse(TenantError::Overloaded),
+            },
+            Run::Active(actor) => match Admission::try_take(&entry.inflight, max) {
+                Some(admission) => {
+                    entry.last_touch = Instant::now();
+                    entry.last_activity = Some(now);
+                    envelope.admission = Some(admission);
+                    if let Err(ractor::MessagingErr::SendErr(TenantMsg::Request(envelope))) =
+                        actor.send_message(TenantMsg::Request(envelope))
+                    {
+                        envelope.refuse(TenantError::Unavailable("restarting".into()));
+                    }
+                }
+                None => envelope.refuse(TenantError::Overloaded),
+            },
+        }
+    }
+
+    /// Spawns the tenant's actor; it loads itself from disk in its first message.
+    async fn activate(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        slug: &Slug,
+        creation: Option<Creation>,
+    ) {
+        let args = TenantArgs {
+            slug: slug.clone(),
+            shared: Arc::clone(&self.shared),
+            manager: myself.clone(),
+            creation,
+        };
+        let name = self.shared.actor_name("tenant", slug);
+        let spawned = Actor::spawn_linked(Some(name), TenantActor, args, myself.get_cell()).await;
+        let Some(entry) = self.entries.get_mut(slug) else {
+            return;
+        };
+        match spawned {
+            Ok((actor, _)) => {
+                self.by_actor.insert(actor.get_id(), slug.clone());
+                entry.run = Run::Active(actor);
+                entry.last_touch = Instant::now();
+            }
+            Err(err) => {
+                tracing::error!(tenant = %slug, error = %err, "tenant actor did not start");
+                entry.last_error = Some(err.to_string());
+                entry.run = Run::Failed;
+            }
+        }
+    }
+
+    async fn create(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        tenant: NewTenant,
+        ctx: RequestCtx,
+        reply: ReplyPort,
+    ) {
+        if matches!(self.shared.config.mode, Mode::OnPrem { .. }) {
+            let _ = reply.send(Err(TenantError::NotInThisMode));
+            return;
+        }
+        if self.entries.contains_key(&tenant.slug) {
+            let _ = reply.send(Err(TenantError::Conflict(format!(
+                "tenant '{}' already exists",
+                tenant.slug
+            ))));
+            return;
+        }
+        if let Some(host) = tenant.hosts.iter().find(|h| self.hosts.contains_key(*h)) {
+            let _ = reply.send(Err(TenantError::Conflict(format!(
+                "host '{host}' belongs to another tenant"
+            ))));
+            return;
+        }
+        let slug = tenant.slug.clone();
+        for host in &tenant.hosts {
+            self.hosts.insert(host.clone(), slug.clone());
+        }
+        let entry = Entry::new(tenant.hosts.clone(), Run::Passive, &self.shared);
+        self.entries.insert(slug.clone(), entry);
+        let creation = Creation { tenant, ctx, reply };
+        self.activate(myself, &slug, Some(creation)).await;
+    }
+
+    fn inspect(&self, slug: Slug, reply: ViewPort) {
+        let Some(entry) = self.resolve(&Target::Slug(slug)).and_then(|s| {
+            let entry = self.entries.get(&s)?;
+            Some((s, entry))
+        }) else {
+            let _ = reply.send(Err(TenantError::UnknownTenant));
+            return;
+        };
+        let (slug, entry) = entry;
+        let view = entry.view(&slug);
+        match &entry.run {
+            Run::Active(actor) => {
+                if let Err(ractor::MessagingErr::SendErr(TenantMsg::Inspect { view, reply })) =
+                    actor.send_message(TenantMsg::Inspect { view, reply })
+                {
+                    let _ = reply.send(Ok(view));
+                }
+            }
+            _ => {
+                let _ = reply.send(Ok(view));
+            }
+        }
+    }
+
+    async fn restart(&mut self, myself: &ActorRef<ManagerMsg>, slug: Slug, reply: ViewPort) {
+        let Some(entry) = self.resolve(&Target::Slug(slug)).and_then(|s| {
+            let entry = self.entries.get_mut(&s)?;
+            Some((s, entry))
+        }) else {
+            let _ = reply.send(Err(TenantError::UnknownTenant));
+            return;
+        };
+        let (slug, entry) = entry;
+        entry.budget.reset();
+        match &mut entry.run {
+            Run::Disabled => {
+                let _ = reply.send(Err(TenantError::Conflict(
+                    "the tenant is disabled; enable it instead".into(),
+                )));
+            }
+            Run::Stopping {
+                then: Then::Restart(waiting),
+                ..
+            } => waiting.push(reply),
+            Run::Stopping { .. } => {
+                let _ = reply.send(Err(TenantError::Conflict(
+                    "the tenant is stopping; try again".into(),
+                )));
+            }
+            Run::Active(actor) => {
+                let _ = actor.cast(TenantMsg::Passivate);
+                entry.run = Run::Stopping {
+                    buffer: Vec::new(),
+                    then: Then::Restart(vec![reply]),
+                };
+            }
+            Run::Passive | Run::Failed => {
+                entry.last_error = None;
+                self.activate(myself, &slug, None).await;
+                self.inspect(slug, reply);
+            }
+        }
+    }
+
+    async fn set_status(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        slug: Slug,
+        status: TenantStatus,
+        ctx: RequestCtx,
+        reply: ReplyPort,
+    ) {
+        let Some(slug) = self.resolve(&Target::Slug(slug)) else {
+            let _ = reply.send(Err(TenantError::UnknownTenant));
+            return;
+        };
+        let current = self.entries.get(&slug).map(|e| match e.run {
+            Run::Disabled => Some(TenantStatus::Disabled),
+            Run::Active(_) | Run::Passive => Some(TenantStatus::Enabled),
+            Run::Failed | Run::Stopping { .. } => None,
+        });
+        match (current.flatten(), status) {
+            (None, _) => {
+                let _ = reply.send(Err(TenantError::Conflict(
+                    "the tenant is failed or stopping; restart it first".into(),
+                )));
+                return;
+            }
+            (Some(now), wanted) if now == wanted => {
+                let _ = reply.send(Err(TenantError::Conflict(format!(
+                    "the tenant is already {}",
+                    if wanted == TenantStatus::Enabled {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                ))));
+                return;
+            }
+            _ => {}
+        }
+        let needs_start = self
+            .entries
+            .get(&slug)
+            .is_some_and(|e| matches!(e.run, Run::Passive | Run::Disabled));
+        if needs_start {
+            self.activate(myself, &slug, None).await;
+        }
+        let Some(entry) = self.entries.get_mut(&slug) else {
+            return;
+        };
+        let Run::Active(actor) = &entry.run else {
+            let _ = reply.send(Err(TenantError::Unavailable("did not start".into())));
+            return;
+        };
+        let envelope = Envelope::new(ctx, Request::SetStatus(status), reply);
+        let _ = actor.send_message(TenantMsg::Request(envelope));
+        if status == TenantStatus::Disabled {
+            let _ = actor.cast(TenantMsg::Passivate);
+            entry.run = Run::Stopping {
+                buffer: Vec::new(),
+                then: Then::Disable,
+            };
+        }
+    }
+
+    /// A tenant actor has stopped (cleanly, or by `failure`); decide what comes next.
+    async fn stopped(
+        &mut self,
+        myself: &ActorRef<ManagerMsg>,
+        slug: Slug,
+        reason: Option<String>,
+        failure: Option<String>,
+    ) {
+        let Some(entry) = self.entries.get_mut(&slug) else {
+            return;
+        };
+        if let Some(err) = &failure {
+            tracing::error!(tenant = %slug, error = %err, "tenant actor failed");
+            entry.last_error = Some(err.clone());
+        }
+        let run = std::mem::replace(&mut entry.run, Run::Passive);
+        match run {
+            Run::Stopping { buffer, then } => {
+                let restart_waiters = match then {
+                    Then::Disable => {
+                        entry.run = Run::Disabled;
+                        for envelope in buffer {
+                            envelope.refuse(TenantError::Disabled);
+                        }
+                        self.maybe_finish_shutdown();
+                        return;
+                    }
+                    Then::Passive => Vec::new(),
+                    Then::Restart(waiters) => waiters,
+                };
+                if self.shutdown.is_some() {
+                    for envelope in buffer {
+                        envelope.refuse(TenantError::Unavailable("shutting down".into()));
+                    }
+                    for waiter in restart_waiters {
+                        let _ = waiter.send(Err(TenantError::Unavailable("shutting down".into())));
+                    }
+                    self.maybe_finish_shutdown();
+                    return;
+                }
+                if !buffer.is_empty() || !restart_waiters.is_empty() {
+                    self.activate(myself, &slug, None).await;
+                    for envelope in buffer {
+                        self.forward(&slug, envelope);
+                    }
+                    for waiter in restart_waiters {
+                        self.inspect(slug.clone(), waiter);
+                    }
+                }
+            }
+            Run::Failed => entry.run = Run::Failed,
+            Run::Active(_) if failure.is_some() => {
+                if self.shutdown.is_some() {
+                    self.maybe_finish_shutdown();
+                } else if entry.budget.allow(Instant::now()) {
+                    tracing::warn!(tenant = %slug, "restarting tenant after failure");
+                    self.activate(myself, &slug, None).await;
+                } else {
+                    tracing::error!(tenant = %slug, "tenant restarts too often; marked failed");
+                    entry.run = Run::Failed;
+                }
+            }
+            Run::Active(_) => {
+                tracing::info!(tenant = %slug, reason = ?reason, "tenant actor stopped");
+            }
+            other => entry.run = other,
+        }
+        self.maybe_finish_shutdown();
+    }
+
+    /// Sends an already admitted request to an active tenant.
+    fn forward(&mut self, slug: &Slug, envelope: Envelope) {
+        match self.entries.get(slug).map(|e| &e.run) {
+            Some(Run::Active(actor)) => {
+                if let Err(ractor::MessagingErr::SendErr(TenantMsg::Request(envelope))) =
+                    actor.send_message(TenantMsg::Request(envelope))
+                {
+                    envelope.refuse(TenantError::Unavailable("restarting".into()));
+                }
+            }
+            _ => envelope.refuse(TenantError::Unavailable("did not start".into())),
+        }
+    }
+
+    fn sweep(&mut self) {
+        let idle = self.shared.config.idle;
+        let pinned = match &self.shared.config.mode {
+            Mode::OnPrem { tenant } => Some(tenant.clone()),
+            Mode::Cloud => None,
+        };
+        for (slug, entry) in &mut self.entries {
+            if Some(slug) == pinned.as_ref() || entry.last_touch.elapsed() < idle {
+                continue;
+            }
+            if entry.inflight.load(Ordering::Acquire) > 0 {
+                continue;
+            }
+            if let Run::Active(actor) = &entry.run {
+                let _ = actor.cast(TenantMsg::Passivate);
+                entry.run = Run::Stopping {
+                    buffer: Vec::new(),
+                    then: Then::Passive,
+                };
+            }
+        }
+    }
+
+    fn health(&self) -> HealthView {
+        let mut view = HealthView {
+            tenants_total: self.entries.len(),
+            tenants_active: 0,
+            tenants_failed: 0,
+            storage_writable: storage_writable(&self.shared.config.data_root),
+        };
+        for entry in self.entries.values() {
+            match entry.run {
+                Run::Active(_) | Run::Stopping { .. } => view.tenants_active += 1,
+                Run::Failed => view.tenants_failed += 1,
+                Run::Passive | Run::Disabled => {}
+            }
+        }
+        view
+    }
+
+    fn maybe_finish_shutdown(&mut self) {
+        let busy = self
+            .entries
+            .values()
+            .any(|e| matches!(e.run, Run::Active(_) | Run::Stopping { .. }));
+        if !busy {
+            if let Some(reply) = self.shutdown.take() {
+                let _ = reply.send(());
+            }
+        }
+    }
+}
+
+/// Writes and removes a probe file in the data root.
+fn storage_writable(data_root: &std::path::Path) -> bool {
+    let probe = data_root.join(".health-probe");
+    crate::store::blocking(|| {
+        std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe))
+    })
+    .is_ok()
+}

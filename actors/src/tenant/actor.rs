@@ -1,0 +1,571 @@
+//! `TenantActor`: the only writer of one tenant's directory. Writes are staged in the journal and
+//! acknowledged after one shared fdatasync (group commit); the audit child gets each batch after.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
+
+use super::commands::{Decision, JournalRecord, NewTenant, Reply, Request, RequestCtx};
+use super::load::{self, LoadError, Loaded};
+use super::state::TenantState;
+use crate::audit::{AuditActor, AuditArgs, AuditEntry, AuditMsg};
+use crate::domain::Slug;
+use crate::error::TenantError;
+use crate::manager::{ChildView, ManagerMsg, TenantView};
+use crate::runtime::Shared;
+use crate::store::{StoreError, TenantPaths, blocking};
+use crate::supervision::RestartBudget;
+
+/// How long a stopping tenant waits for its audit child.
+const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request on its way to a tenant, with the port its answer goes to.
+#[derive(Debug)]
+pub struct Envelope {
+    pub ctx: RequestCtx,
+    pub request: Request,
+    pub reply: RpcReplyPort<Result<Reply, TenantError>>,
+    /// Counts this request against the tenant's in-flight bound until it is answered.
+    pub(crate) admission: Option<Admission>,
+}
+
+impl Envelope {
+    pub fn new(
+        ctx: RequestCtx,
+        request: Request,
+        reply: RpcReplyPort<Result<Reply, TenantError>>,
+    ) -> Self {
+        Self {
+            ctx,
+            request,
+            reply,
+            admission: None,
+        }
+    }
+
+    pub(crate) fn refuse(self, error: TenantError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// One unit of a tenant's in-flight count, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Admission(Arc<AtomicUsize>);
+
+impl Admission {
+    pub(crate) fn try_take(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Admission(Arc::clone(counter)))
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A tenant being created: the first thing its actor does.
+#[derive(Debug)]
+pub struct Creation {
+    pub tenant: NewTenant,
+    pub ctx: RequestCtx,
+    pub reply: RpcReplyPort<Result<Reply, TenantError>>,
+}
+
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Panic in the tenant actor's handler.
+    Panic,
+    /// The next journal fdatasync fails.
+    FailNextFsync,
+    /// Panic in the audit child.
+    PanicAudit,
+}
+
+#[derive(Debug)]
+pub enum TenantMsg {
+    /// Sent to itself first: create or load the state.
+    Load,
+    Request(Envelope),
+    /// Flush the staged journal records and answer everybody waiting on them.
+    Flush,
+    /// The audit child has made the trail durable up to this seq.
+    Audited(u64),
+    Inspect {
+        view: TenantView,
+        reply: RpcReplyPort<Result<TenantView, TenantError>>,
+    },
+    /// Flush, snapshot, stop the children, then stop.
+    Passivate,
+    #[cfg(feature = "fault-injection")]
+    Fault(Fault, RpcReplyPort<Result<(), TenantError>>),
+}
+
+#[derive(Debug)]
+pub struct TenantActor;
+
+#[derive(Debug)]
+pub struct TenantArgs {
+    pub slug: Slug,
+    pub shared: Arc<Shared>,
+    pub manager: ActorRef<ManagerMsg>,
+    pub creation: Option<Creation>,
+}
+
+#[derive(Debug)]
+pub struct TenantActorState {
+    slug: Slug,
+    paths: TenantPaths,
+    shared: Arc<Shared>,
+    manager: ActorRef<ManagerMsg>,
+    creation: Option<Creation>,
+    phase: Phase,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Loading,
+    Ready(Box<Live>),
+    /// The files are damaged: every request is refused until an operator acts.
+    Broken(String),
+}
+
+type ReplyPort = RpcReplyPort<Result<Reply, TenantError>>;
+
+#[derive(Debug)]
+struct Live {
+    state: TenantState,
+    journal: crate::store::Journal,
+    /// Answers held until the staged records are durable.
+    waiting: Vec<(ReplyPort, Reply)>,
+    flush_queued: bool,
+    /// Audit entries of the staged records, handed to the audit child after the flush.
+    staged_audit: Vec<AuditEntry>,
+    /// Entries sent to the audit child and not yet confirmed durable.
+    unaudited: VecDeque<AuditEntry>,
+    audit: Option<ActorRef<AuditMsg>>,
+    audit_budget: RestartBudget,
+}
+
+impl Actor for TenantActor {
+    type Msg = TenantMsg;
+    type State = TenantActorState;
+    type Arguments = TenantArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: TenantArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        // Loading happens in the first message, so the manager is never blocked on disk.
+        myself.send_message(TenantMsg::Load)?;
+        Ok(TenantActorState {
+            paths: TenantPaths::new(&args.shared.config.data_root, &args.slug),
+            slug: args.slug,
+            shared: args.shared,
+            manager: args.manager,
+            creation: args.creation,
+            phase: Phase::Loading,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            TenantMsg::Load => state.load(&myself).await,
+            TenantMsg::Request(envelope) => state.handle_request(&myself, envelope),
+            TenantMsg::Flush => state.flush(&myself).await,
+            TenantMsg::Audited(seq) => {
+                if let Phase::Ready(live) = &mut state.phase {
+                    while live.unaudited.front().is_some_and(|e| e.seq <= seq) {
+                        live.unaudited.pop_front();
+                    }
+                }
+                Ok(())
+            }
+            TenantMsg::Inspect { view, reply } => {
+                let _ = reply.send(Ok(state.inspect(view)));
+                Ok(())
+            }
+            TenantMsg::Passivate => {
+                state.passivate(&myself).await?;
+                myself.stop(Some("passivated".into()));
+                Ok(())
+            }
+            #[cfg(feature = "fault-injection")]
+            TenantMsg::Fault(fault, reply) => state.inject(fault, reply),
+        }
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let Phase::Ready(live) = &mut state.phase else {
+            return Ok(());
+        };
+        let is_audit = |cell: &ractor::ActorCell| {
+            live.audit
+                .as_ref()
+                .is_some_and(|a| a.get_id() == cell.get_id())
+        };
+        match event {
+            SupervisionEvent::ActorFailed(cell, err) if is_audit(&cell) => {
+                live.audit = None;
+                if !live.audit_budget.allow(tokio::time::Instant::now()) {
+                    return Err(format!("audit child keeps failing: {err}").into());
+                }
+                tracing::warn!(tenant = %state.slug, error = %err, "audit child failed; restarting it");
+                let pending: Vec<AuditEntry> = live.unaudited.iter().cloned().collect();
+                let audit = spawn_audit(&myself, &state.shared, &state.slug, &state.paths).await?;
+                if !pending.is_empty() {
+                    audit.cast(AuditMsg::Append(pending))?;
+                }
+                live.audit = Some(audit);
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) if is_audit(&cell) => {
+                live.audit = None;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn spawn_audit(
+    myself: &ActorRef<TenantMsg>,
+    shared: &Shared,
+    slug: &Slug,
+    paths: &TenantPaths,
+) -> Result<ActorRef<AuditMsg>, ActorProcessingErr> {
+    let name = shared.actor_name("audit", slug);
+    // A previous audit child of this tenant may still be on its way out: its name is the guard
+    // that two writers of one audit trail never overlap.
+    for _ in 0..200 {
+        let args = AuditArgs {
+            path: paths.audit(),
+            tenant: myself.clone(),
+        };
+        match Actor::spawn_linked(Some(name.clone()), AuditActor, args, myself.get_cell()).await {
+            Ok((actor, _)) => return Ok(actor),
+            Err(SpawnErr::ActorAlreadyRegistered(_)) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(err) => return Err(Box::new(err)),
+        }
+    }
+    Err(format!("audit child {name} did not stop in time").into())
+}
+
+impl TenantActorState {
+    async fn load(&mut self, myself: &ActorRef<TenantMsg>) -> Result<(), ActorProcessingErr> {
+        let now = self.shared.clock.now();
+        let creation = self.creation.take();
+        let paths = self.paths.clone();
+        let outcome = blocking(|| match &creation {
+            Some(c) => load::create(&paths, &c.tenant, now),
+            None => load::load(&paths),
+        });
+        let loaded = match outcome {
+            Ok(loaded) => loaded,
+            Err(err) => return self.load_failed(myself, err, creation),
+        };
+        let Loaded {
+            state,
+            journal,
+            replayed,
+            torn_bytes,
+        } = loaded;
+        if torn_bytes > 0 {
+            tracing::warn!(tenant = %self.slug, torn_bytes, "cut a torn journal tail that was never acknowledged");
+        }
+        let catch_up: Vec<AuditEntry> = replayed.iter().map(JournalRecord::audit_entry).collect();
+        let config = &self.shared.config;
+        self.phase = Phase::Ready(Box::new(Live {
+            state,
+            journal,
+            waiting: Vec::new(),
+            flush_queued: false,
+            staged_audit: Vec::new(),
+            unaudited: VecDeque::new(),
+            audit: None,
+            audit_budget: RestartBudget::new(config.restart_max, config.restart_window),
+        }));
+        if !catch_up.is_empty() {
+            // Every journal record must have its audit line; the child skips those it has.
+            self.send_audit(myself, catch_up).await?;
+        }
+        if let Some(creation) = creation {
+            let Phase::Ready(live) = &mut self.phase else {
+                return Ok(());
+            };
+            let change = super::commands::Change {
+                action: "tenant.create",
+                module: "tenant",
+                target: self.slug.to_string(),
+                diff: super::commands::field_diff(None, Some(&live.state.meta)),
+                op: super::state::Op::Created,
+            };
+            let reply = Reply::Meta(live.state.meta.clone());
+            self.stage(myself, change, reply, &creation.ctx, creation.reply)?;
+        }
+        Ok(())
+    }
+
+    fn load_failed(
+        &mut self,
+        myself: &ActorRef<TenantMsg>,
+        err: LoadError,
+        creation: Option<Creation>,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(creation) = creation {
+            tracing::warn!(tenant = %self.slug, error = %err, "tenant creation failed");
+            let _ = creation.reply.send(Err(TenantError::from(err)));
+            let _ = self.manager.cast(ManagerMsg::CreationFailed {
+                slug: self.slug.clone(),
+            });
+            myself.stop(Some("creation failed".into()));
+            return Ok(());
+        }
+        match err {
+            LoadError::Corrupt(reason) => {
+                tracing::error!(tenant = %self.slug, %reason, "tenant files are damaged; tenant failed");
+                self.phase = Phase::Broken(reason.clone());
+                let _ = self.manager.cast(ManagerMsg::TenantBroken {
+                    slug: self.slug.clone(),
+                    reason,
+                });
+                Ok(())
+            }
+            other => Err(Box::new(other)),
+        }
+    }
+
+    fn handle_request(
+        &mut self,
+        myself: &ActorRef<TenantMsg>,
+        envelope: Envelope,
+    ) -> Result<(), ActorProcessingErr> {
+        let span = tracing::debug_span!(
+            "tenant_request",
+            tenant = %self.slug,
+            request_id = envelope.ctx.request_id.as_deref().unwrap_or("-"),
+        );
+        let _guard = span.enter();
+        let live = match &mut self.phase {
+            Phase::Ready(live) => live,
+            Phase::Broken(reason) => {
+                envelope.refuse(TenantError::Unavailable(reason.clone()));
+                return Ok(());
+            }
+            Phase::Loading => {
+                envelope.refuse(TenantError::Unavailable("still loading".into()));
+                return Ok(());
+            }
+        };
+        let Envelope {
+            ctx,
+            request,
+            reply,
+            admission: _admission,
+        } = envelope;
+        let now = self.shared.clock.now();
+        match live.state.decide(request, now, &ctx) {
+            Err(err) => {
+                let _ = reply.send(Err(err));
+                Ok(())
+            }
+            Ok(Decision::Read(answer)) => {
+                if live.waiting.is_empty() {
+                    let _ = reply.send(Ok(answer));
+                } else {
+                    // Answer after the pending flush, so nobody reads what is not yet durable.
+                    live.waiting.push((reply, answer));
+                }
+                Ok(())
+            }
+            Ok(Decision::Write(change, answer)) => self.stage(myself, change, answer, &ctx, reply),
+        }
+    }
+
+    /// Journals a change (not yet durable), applies it, and queues its answer for the flush.
+    fn stage(
+        &mut self,
+        myself: &ActorRef<TenantMsg>,
+        change: super::commands::Change,
+        answer: Reply,
+        ctx: &RequestCtx,
+        reply: ReplyPort,
+    ) -> Result<(), ActorProcessingErr> {
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(());
+        };
+        let seq = live.state.last_seq + 1;
+        let record = change.into_record(seq, self.shared.clock.now(), ctx);
+        live.journal.stage(&record)?;
+        live.state.apply(seq, &record.op);
+        live.staged_audit.push(record.audit_entry());
+        live.waiting.push((reply, answer));
+        if !live.flush_queued {
+            live.flush_queued = true;
+            myself.send_message(TenantMsg::Flush)?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, myself: &ActorRef<TenantMsg>) -> Result<(), ActorProcessingErr> {
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(());
+        };
+        live.flush_queued = false;
+        if let Err(err) = blocking(|| live.journal.flush()) {
+            // Never retry a failed fsync: refuse everyone waiting and fail, so that the
+            // supervisor reloads this tenant from what is really on disk.
+            for (reply, _) in live.waiting.drain(..) {
+                let _ = reply.send(Err(TenantError::Storage));
+            }
+            tracing::error!(tenant = %self.slug, error = %err, "journal flush failed");
+            return Err(Box::new(err));
+        }
+        for (reply, answer) in live.waiting.drain(..) {
+            let _ = reply.send(Ok(answer));
+        }
+        let entries = std::mem::take(&mut live.staged_audit);
+        let due_snapshot = live.journal.len() >= self.shared.config.snapshot_every;
+        if !entries.is_empty() {
+            self.send_audit(myself, entries).await?;
+        }
+        if due_snapshot {
+            self.snapshot().await?;
+        }
+        Ok(())
+    }
+
+    async fn send_audit(
+        &mut self,
+        myself: &ActorRef<TenantMsg>,
+        entries: Vec<AuditEntry>,
+    ) -> Result<(), ActorProcessingErr> {
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(());
+        };
+        if live.audit.is_none() {
+            live.audit = Some(spawn_audit(myself, &self.shared, &self.slug, &self.paths).await?);
+        }
+        live.unaudited.extend(entries.iter().cloned());
+        if let Some(audit) = &live.audit {
+            audit.cast(AuditMsg::Append(entries))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the changed collections and empties the journal, once the audit trail holds every
+    /// journal record (the journal is what rebuilds a lost audit line).
+    async fn snapshot(&mut self) -> Result<(), ActorProcessingErr> {
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(());
+        };
+        if live.journal.is_empty() {
+            return Ok(());
+        }
+        if let (Some(last), Some(audit)) = (live.unaudited.back(), &live.audit) {
+            let last = last.seq;
+            let synced = ractor::call_t!(audit, AuditMsg::Sync, 10_000)?;
+            while live.unaudited.front().is_some_and(|e| e.seq <= synced) {
+                live.unaudited.pop_front();
+            }
+            if synced < last {
+                tracing::warn!(tenant = %self.slug, synced, last, "audit trail behind; snapshot postponed");
+                return Ok(());
+            }
+        }
+        if !live.unaudited.is_empty() {
+            return Ok(());
+        }
+        let paths = &self.paths;
+        let state = &live.state;
+        let journal = &mut live.journal;
+        blocking(|| -> Result<(), StoreError> {
+            load::write_dirty(paths, state)?;
+            journal.truncate()
+        })?;
+        let seq = live.state.last_seq;
+        live.state.mark_clean(seq);
+        Ok(())
+    }
+
+    async fn passivate(&mut self, myself: &ActorRef<TenantMsg>) -> Result<(), ActorProcessingErr> {
+        if matches!(self.phase, Phase::Ready(_)) {
+            self.flush(myself).await?;
+            self.snapshot().await?;
+        }
+        if let Phase::Ready(live) = &mut self.phase {
+            if let Some(audit) = live.audit.take() {
+                audit
+                    .stop_and_wait(Some("tenant stopping".into()), Some(CHILD_STOP_TIMEOUT))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn inspect(&self, mut view: TenantView) -> TenantView {
+        match &self.phase {
+            Phase::Ready(live) => {
+                view.journal_len = Some(live.journal.len());
+                view.last_seq = Some(live.state.last_seq);
+                view.children = vec![ChildView {
+                    name: "audit".into(),
+                    state: if live.audit.is_some() {
+                        "running"
+                    } else {
+                        "idle"
+                    }
+                    .into(),
+                }];
+            }
+            Phase::Broken(reason) => {
+                view.state = crate::manager::RunState::Failed;
+                view.last_error = Some(reason.clone());
+            }
+            Phase::Loading => {}
+        }
+        view
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn inject(
+        &mut self,
+        fault: Fault,
+        reply: RpcReplyPort<Result<(), TenantError>>,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = reply.send(Ok(()));
+        match (fault, &mut self.phase) {
+            (Fault::Panic, _) => panic!("injected panic in tenant {}", self.slug),
+            (Fault::FailNextFsync, Phase::Ready(live)) => live.journal.fail_next_flush = true,
+            (Fault::PanicAudit, Phase::Ready(live)) => {
+                if let Some(audit) = &live.audit {
+                    audit.cast(AuditMsg::Panic)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

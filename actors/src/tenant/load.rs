@@ -1,0 +1,177 @@
+//! Bringing a tenant's state into memory: creating its directory, or reading its snapshot files
+//! and replaying the journal over them. Blocking code, run inside the tenant actor.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+
+use jiff::Timestamp;
+
+use super::commands::{JournalRecord, NewTenant};
+use super::state::{Collection, Features, Member, TenantMeta, TenantState, TenantStatus};
+use crate::catalog::{Catalog, RoleMatrix};
+use crate::domain::MemberId;
+use crate::error::TenantError;
+use crate::store::{
+    Journal, StoreError, TenantPaths, load_snapshot, snapshot_bytes, sync_dir, write_snapshots,
+};
+
+#[derive(Debug)]
+pub struct Loaded {
+    pub state: TenantState,
+    pub journal: Journal,
+    /// Records since the last snapshot, for the audit child to catch up on.
+    pub replayed: Vec<JournalRecord>,
+    pub torn_bytes: u64,
+}
+
+/// Why a load failed: `Corrupt` fails the tenant until an operator acts; `Conflict` refuses a
+/// creation; `Io` is worth a restart.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Io(StoreError),
+}
+
+impl From<StoreError> for LoadError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Corrupt { .. } => LoadError::Corrupt(err.to_string()),
+            StoreError::Io { .. } => LoadError::Io(err),
+        }
+    }
+}
+
+impl From<LoadError> for TenantError {
+    fn from(err: LoadError) -> Self {
+        match err {
+            LoadError::Conflict(msg) => TenantError::Conflict(msg),
+            LoadError::Corrupt(msg) => TenantError::Unavailable(msg),
+            LoadError::Io(_) => TenantError::Storage,
+        }
+    }
+}
+
+/// Writes a new tenant's directory with its first snapshot files (seq 0).
+pub fn create(paths: &TenantPaths, new: &NewTenant, now: Timestamp) -> Result<Loaded, LoadError> {
+    let io = |what: &str, e: io::Error| LoadError::Io(StoreError::io(what.to_owned(), e));
+    let parent = paths.dir().parent().unwrap_or(paths.dir());
+    fs::create_dir_all(parent).map_err(|e| io("creating the tenants directory", e))?;
+    match fs::create_dir(paths.dir()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(LoadError::Conflict(format!(
+                "tenant '{}' already exists",
+                new.slug
+            )));
+        }
+        Err(e) => return Err(io("creating the tenant directory", e)),
+    }
+    sync_dir(parent).map_err(|e| io("syncing the tenants directory", e))?;
+
+    let catalog = Catalog::get();
+    let state = TenantState {
+        meta: TenantMeta {
+            slug: new.slug.clone(),
+            name: new.name.trim().to_owned(),
+            plan: new.plan,
+            sector: new.sector.clone(),
+            sub_sector: new.sub_sector.clone(),
+            hosts: new.hosts.clone(),
+            status: TenantStatus::Enabled,
+            created_at: now,
+        },
+        features: Features {
+            modules: catalog.default_features(new.plan, &new.sector),
+            flags: BTreeMap::from([("magic_link".to_owned(), false)]),
+        },
+        roles: catalog.default_roles.clone(),
+        members: BTreeMap::new(),
+        seqs: [0; 4],
+        dirty: [true; 4],
+        last_seq: 0,
+    };
+    write_dirty(paths, &state)?;
+    let recovered = Journal::recover::<JournalRecord>(&paths.journal())?;
+    let mut state = state;
+    state.mark_clean(0);
+    Ok(Loaded {
+        state,
+        journal: recovered.journal,
+        replayed: Vec::new(),
+        torn_bytes: 0,
+    })
+}
+
+/// Reads the snapshot files and replays the journal over them.
+pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
+    let missing = |file: &str| LoadError::Corrupt(format!("{file} is missing"));
+    let (meta_seq, meta) =
+        load_snapshot::<TenantMeta>(&paths.tenant())?.ok_or_else(|| missing("tenant.json"))?;
+    let (features_seq, features) =
+        load_snapshot::<Features>(&paths.features())?.ok_or_else(|| missing("features.json"))?;
+    let (roles_seq, roles) =
+        load_snapshot::<RoleMatrix>(&paths.roles())?.ok_or_else(|| missing("roles.json"))?;
+    let (members_seq, members) = load_snapshot::<BTreeMap<MemberId, Member>>(&paths.members())?
+        .ok_or_else(|| missing("members.json"))?;
+    let seqs = [meta_seq, features_seq, roles_seq, members_seq];
+    let mut state = TenantState {
+        meta,
+        features,
+        roles,
+        members,
+        seqs,
+        dirty: [false; 4],
+        last_seq: seqs.into_iter().max().unwrap_or(0),
+    };
+    let recovered = Journal::recover::<JournalRecord>(&paths.journal())?;
+    if let Some(first) = recovered.records.first() {
+        let oldest_snapshot = seqs.into_iter().min().unwrap_or(0);
+        if first.seq > oldest_snapshot + 1 {
+            return Err(LoadError::Corrupt(format!(
+                "journal starts at seq {} but a snapshot ends at {oldest_snapshot}",
+                first.seq
+            )));
+        }
+    }
+    for record in &recovered.records {
+        state.apply(record.seq, &record.op);
+    }
+    Ok(Loaded {
+        state,
+        journal: recovered.journal,
+        replayed: recovered.records,
+        torn_bytes: recovered.torn_bytes,
+    })
+}
+
+/// Writes every collection changed since its last snapshot, at the state's last seq.
+pub fn write_dirty(
+    paths: &TenantPaths,
+    state: &TenantState,
+) -> Result<Vec<Collection>, StoreError> {
+    let seq = state.last_seq;
+    let mut files = Vec::new();
+    let mut written = Vec::new();
+    for collection in Collection::ALL {
+        if !state.is_dirty(collection) {
+            continue;
+        }
+        let (path, bytes) = match collection {
+            Collection::Tenant => (paths.tenant(), snapshot_bytes(seq, &state.meta)?),
+            Collection::Features => (paths.features(), snapshot_bytes(seq, &state.features)?),
+            Collection::Roles => (paths.roles(), snapshot_bytes(seq, &state.roles)?),
+            Collection::Members => (paths.members(), snapshot_bytes(seq, &state.members)?),
+        };
+        files.push((path, bytes));
+        written.push(collection);
+    }
+    if !files.is_empty() {
+        write_snapshots(paths.dir(), &files)?;
+    }
+    Ok(written)
+}

@@ -1,0 +1,66 @@
+//! Sending one message into the runtime and mapping its answer; every call has a timeout.
+
+use std::time::Duration;
+
+use majlis_actors::TenantError;
+use majlis_actors::manager::{ManagerMsg, Target};
+use majlis_actors::tenant::{Envelope, Reply, Request, RequestCtx};
+use ractor::RpcReplyPort;
+use ractor::rpc::CallResult;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Asks the tenant manager something and waits at most the configured call timeout.
+pub async fn call_manager<T: Send + 'static>(
+    state: &AppState,
+    build: impl FnOnce(RpcReplyPort<T>) -> ManagerMsg,
+) -> Result<T, ApiError> {
+    let manager = state
+        .manager
+        .get()
+        .ok_or_else(|| ApiError::unavailable("the tenant manager is restarting"))?;
+    match manager.call(build, Some(state.config.call_timeout)).await {
+        Ok(CallResult::Success(value)) => Ok(value),
+        Ok(CallResult::Timeout) => Err(ApiError::timeout()),
+        // The actor that held the reply port stopped (a crash, a restart): retryable.
+        Ok(CallResult::SenderError) | Err(_) => Err(ApiError::unavailable(
+            "the request was dropped by a stopping actor",
+        )),
+    }
+}
+
+/// Sends one request to a tenant and maps its reply.
+pub async fn ask(
+    state: &AppState,
+    target: Target,
+    ctx: RequestCtx,
+    request: Request,
+) -> Result<Reply, ApiError> {
+    flatten(
+        call_manager(state, |reply| ManagerMsg::Dispatch {
+            target,
+            envelope: Envelope::new(ctx, request, reply),
+        })
+        .await,
+    )
+}
+
+pub fn flatten<T>(answer: Result<Result<T, TenantError>, ApiError>) -> Result<T, ApiError> {
+    answer?.map_err(ApiError::from)
+}
+
+/// A reply of an unexpected kind is a defect in this crate, reported as a generic 500.
+pub fn unexpected(reply: &Reply) -> ApiError {
+    ApiError::internal(&format!("unexpected reply {reply:?}"))
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// SHA-256 of the operator token; `None` switches the operator API off.
+    pub operator_token_sha256: Option<Vec<u8>>,
+    pub body_limit: usize,
+    pub call_timeout: Duration,
+    pub trust_proxy_headers: bool,
+    pub onprem: bool,
+}

@@ -1,0 +1,257 @@
+//! Extractors: the tenant a request is for (from Host), the client's address, the operator's
+//! bearer token, and JSON bodies whose errors name the offending field.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use majlis_actors::domain::{HostName, Principal};
+use majlis_actors::manager::Target;
+use majlis_actors::tenant::RequestCtx;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The tenant a tenant route is for: the `Host` header (or `X-Forwarded-Host` behind a trusted
+/// proxy), normalised. Mapping it to a slug is the tenant manager's job.
+#[derive(Debug)]
+pub struct TenantHost(pub Target);
+
+impl FromRequestParts<AppState> for TenantHost {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let forwarded = state
+            .config
+            .trust_proxy_headers
+            .then(|| parts.headers.get("x-forwarded-host"))
+            .flatten();
+        let raw = forwarded
+            .or_else(|| parts.headers.get(header::HOST))
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.host())
+            .ok_or_else(ApiError::unknown_tenant)?;
+        // A list in X-Forwarded-Host: the first is the client's.
+        let raw = raw.split(',').next().unwrap_or(raw);
+        let host = HostName::parse(raw).map_err(|_| ApiError::unknown_tenant())?;
+        Ok(TenantHost(Target::Host(host)))
+    }
+}
+
+/// The client's address: the socket peer, or the last `X-Forwarded-For` hop behind a trusted
+/// proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if state.config.trust_proxy_headers {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|ip| ip.trim().parse().ok());
+            if forwarded.is_some() {
+                return Ok(ClientIp(forwarded));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(ClientIp(peer))
+    }
+}
+
+fn request_id(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The holder of the operator token. Without a configured token the operator API does not
+/// exist (404); with a wrong one it is 401.
+#[derive(Debug)]
+pub struct Operator(pub RequestCtx);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = &state.config.operator_token_sha256 else {
+            return Err(ApiError::not_found());
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        // Comparing fixed-length digests in constant time leaks neither content nor length.
+        let digest = Sha256::digest(presented.trim().as_bytes());
+        if !bool::from(digest.as_slice().ct_eq(expected.as_slice())) {
+            return Err(ApiError::unauthorized());
+        }
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        Ok(Operator(RequestCtx {
+            principal: Principal::Operator,
+            ip,
+            request_id: request_id(parts),
+        }))
+    }
+}
+
+/// Who asks on a public route: nobody in particular, from this address.
+#[derive(Debug)]
+pub struct Anonymous(pub RequestCtx);
+
+impl FromRequestParts<AppState> for Anonymous {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        Ok(Anonymous(RequestCtx {
+            principal: Principal::System,
+            ip,
+            request_id: request_id(parts),
+        }))
+    }
+}
+
+/// A JSON body. Syntax errors are 400, shape errors 422 naming the field, an oversize body 413.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v == "application/json" || v.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this server accepts",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            "the request body could not be read",
+        )
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    use serde_json::error::Category;
+    let malformed = |inner: &serde_json::Error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {inner}"),
+        )
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.classify() != Category::Data {
+            return malformed(&inner);
+        }
+        let message = inner.to_string();
+        // serde names an unknown or missing field only in its message.
+        let field = if path == "." || path.is_empty() {
+            quoted_field(&message).unwrap_or_default()
+        } else {
+            path
+        };
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
+    })?;
+    deserializer.end().map_err(|e| malformed(&e))?;
+    Ok(value)
+}
+
+fn quoted_field(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(message[start..end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        count: u32,
+    }
+
+    fn field_of(raw: &str) -> (StatusCode, Option<String>) {
+        let err = parse_json::<Body>(raw.as_bytes()).unwrap_err();
+        (err.status(), err.field_for_tests())
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            field_of(r#"{"name":"a","count":"x"}"#),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("count".into()))
+        );
+        assert_eq!(
+            field_of(r#"{"name":"a","count":1,"extra":true}"#),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("extra".into()))
+        );
+        assert_eq!(
+            field_of(r#"{"name":"a"}"#),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("count".into()))
+        );
+        assert_eq!(field_of(r#"{"name":"a","#).0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            field_of(r#"{"name":"a","count":1} trailing"#).0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! The routes, grouped by who may call them.
+
+pub mod admin;
+pub mod public;

@@ -1,0 +1,195 @@
+//! Settings: defaults in code, then `config/majlis.toml` (or `--config FILE`), then `MAJLIS_*`
+//! environment variables. Unknown `MAJLIS_*` variables are warned about; secrets never print.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+/// The config file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config/majlis.toml";
+
+/// A value that must never reach a log or an error message.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeSetting {
+    Cloud,
+    Onprem,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Every setting, with its default. Each field `x` is also `MAJLIS_X` in the environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub mode: ModeSetting,
+    pub tenant: Option<String>,
+    pub base_domain: Option<String>,
+    pub operator_token: Option<Secret>,
+    pub secret: Option<Secret>,
+    pub idle_secs: u64,
+    pub log_format: LogFormat,
+    pub log: String,
+    pub trust_proxy_headers: bool,
+    pub max_inflight_per_tenant: usize,
+    pub call_timeout_ms: u64,
+    pub body_limit_bytes: usize,
+    pub restart_max: u32,
+    pub restart_window_secs: u64,
+    pub snapshot_every: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            mode: ModeSetting::Cloud,
+            tenant: None,
+            base_domain: Some("localhost".into()),
+            operator_token: None,
+            secret: None,
+            idle_secs: 900,
+            log_format: LogFormat::Pretty,
+            log: "info".into(),
+            trust_proxy_headers: false,
+            max_inflight_per_tenant: 256,
+            call_timeout_ms: 5_000,
+            body_limit_bytes: 1024 * 1024,
+            restart_max: 3,
+            restart_window_secs: 10,
+            snapshot_every: 1_000,
+        }
+    }
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "bind",
+    "data_dir",
+    "mode",
+    "tenant",
+    "base_domain",
+    "operator_token",
+    "secret",
+    "idle_secs",
+    "log_format",
+    "log",
+    "trust_proxy_headers",
+    "max_inflight_per_tenant",
+    "call_timeout_ms",
+    "body_limit_bytes",
+    "restart_max",
+    "restart_window_secs",
+    "snapshot_every",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Settings and the warnings found while reading them (printed once logging is set up).
+#[derive(Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Reads defaults → file → environment. `file` is `--config`; without it the default file
+    /// is read when present.
+    pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        }
+        let figment = figment.merge(Env::prefixed("MAJLIS_").only(KNOWN_KEYS));
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let warnings = std::env::vars_os()
+            .filter_map(|(key, _)| key.into_string().ok())
+            .filter_map(|key| {
+                let name = key.strip_prefix("MAJLIS_")?.to_ascii_lowercase();
+                (!KNOWN_KEYS.contains(&name.as_str()))
+                    .then(|| format!("unknown environment variable {key} is ignored"))
+            })
+            .collect();
+        Ok(Loaded { settings, warnings })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2".into());
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("m.toml", "bind = \"0.0.0.0:9000\"\nidle_secs = 60\n")?;
+            jail.set_env("MAJLIS_IDLE_SECS", "5");
+            jail.set_env("MAJLIS_NOT_A_SETTING", "1");
+            let loaded = Settings::load(Some(Path::new("m.toml"))).expect("loads");
+            assert_eq!(loaded.settings.bind, "0.0.0.0:9000");
+            assert_eq!(loaded.settings.idle_secs, 5);
+            assert_eq!(loaded.settings.call_timeout_ms, 5_000);
+            assert!(
+                loaded
+                    .warnings
+                    .iter()
+                    .any(|w| w.contains("MAJLIS_NOT_A_SETTING"))
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_a_clear_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MAJLIS_MODE", "hybrid");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("mode"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,250 @@
+//! `Application`: turns settings into a running server (runtime + listener + router), and the
+//! offline commands that use the runtime without a listener.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
+
+use majlis_actors::domain::{HostName, Slug};
+use majlis_actors::manager::ManagerMsg;
+use majlis_actors::{Clock, Mode, Runtime, RuntimeConfig, StartError};
+use majlis_http::{AppState, HttpConfig};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+use crate::config::{ModeSetting, Secret, Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Runtime(#[from] StartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read or create the server secret: {0}")]
+    Secret(std::io::Error),
+}
+
+/// Checks the settings that the types alone cannot, and builds the runtime's configuration.
+pub fn runtime_config(settings: &Settings) -> Result<RuntimeConfig, StartupError> {
+    let mode = match settings.mode {
+        ModeSetting::Cloud => Mode::Cloud,
+        ModeSetting::Onprem => {
+            let raw = settings.tenant.as_deref().ok_or_else(|| {
+                StartupError::Config(
+                    "MAJLIS_MODE=onprem needs MAJLIS_TENANT=<slug>, the one tenant this server serves"
+                        .into(),
+                )
+            })?;
+            let tenant = Slug::parse(raw)
+                .map_err(|e| StartupError::Config(format!("MAJLIS_TENANT: {e}")))?;
+            Mode::OnPrem { tenant }
+        }
+    };
+    let base_domain = settings
+        .base_domain
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(HostName::parse)
+        .transpose()
+        .map_err(|e| StartupError::Config(format!("MAJLIS_BASE_DOMAIN: {e}")))?;
+    if settings.idle_secs == 0 || settings.max_inflight_per_tenant == 0 {
+        return Err(StartupError::Config(
+            "idle_secs and max_inflight_per_tenant must be at least 1".into(),
+        ));
+    }
+    Ok(RuntimeConfig {
+        data_root: settings.data_dir.clone(),
+        mode,
+        base_domain,
+        idle: Duration::from_secs(settings.idle_secs),
+        restart_max: settings.restart_max,
+        restart_window: Duration::from_secs(settings.restart_window_secs),
+        snapshot_every: settings.snapshot_every.max(1),
+        max_inflight_per_tenant: settings.max_inflight_per_tenant,
+    })
+}
+
+/// The server secret: `MAJLIS_SECRET`, or one generated on first start and kept (mode 0600) in
+/// the data root.
+pub fn load_or_create_secret(settings: &Settings) -> Result<Secret, StartupError> {
+    if let Some(secret) = &settings.secret {
+        return Ok(secret.clone());
+    }
+    let path = settings.data_dir.join("secret");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(Secret::new(text.trim().to_owned())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StartupError::Secret(e)),
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(StartupError::Secret)?;
+    use std::io::Write;
+    file.write_all(secret.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(StartupError::Secret)?;
+    Ok(Secret::new(secret))
+}
+
+pub struct Application {
+    listener: TcpListener,
+    runtime: Runtime,
+    router: axum::Router,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port())
+            .finish()
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let config = runtime_config(&settings)?;
+        let onprem = matches!(config.mode, Mode::OnPrem { .. });
+        let runtime = Runtime::start(config, Clock::system()).await?;
+        let _secret = load_or_create_secret(&settings)?;
+        let http = HttpConfig {
+            operator_token_sha256: settings
+                .operator_token
+                .as_ref()
+                .filter(|t| !t.expose().is_empty())
+                .map(|t| Sha256::digest(t.expose().trim().as_bytes()).to_vec()),
+            body_limit: settings.body_limit_bytes,
+            call_timeout: Duration::from_millis(settings.call_timeout_ms.max(1)),
+            trust_proxy_headers: settings.trust_proxy_headers,
+            onprem,
+        };
+        let router = majlis_http::router(AppState::new(runtime.manager(), http));
+        let listener =
+            TcpListener::bind(&settings.bind)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.bind.clone(),
+                    source,
+                })?;
+        Ok(Self {
+            listener,
+            runtime,
+            router,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Tells a person where the server is and how to sign in or create the first tenant.
+    pub async fn banner(&self) -> String {
+        let addr = self.listener.local_addr().ok();
+        let port = self.port();
+        let host = addr.map(|a| a.ip().to_string()).unwrap_or_default();
+        let mut text = format!(
+            "majlis {} listening on http://{host}:{port} (data in {})\n",
+            env!("CARGO_PKG_VERSION"),
+            self.settings.data_dir.display()
+        );
+        let tenants = match self.runtime.manager().get() {
+            Some(manager) => manager
+                .call(ManagerMsg::List, Some(Duration::from_secs(5)))
+                .await
+                .ok()
+                .and_then(|r| match r {
+                    ractor::rpc::CallResult::Success(list) => Some(list),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let base = self
+            .settings
+            .base_domain
+            .clone()
+            .unwrap_or_else(|| "localhost".into());
+        if let Mode::OnPrem { tenant } = &self.runtime.shared().config.mode {
+            text += &format!("on-prem mode: every request is tenant '{tenant}'\n");
+            text += &format!("sign in at http://{host}:{port}/\n");
+        } else if tenants.is_empty() {
+            text += "no tenants yet; create the first one with:\n";
+            text += "  majlis tenant create --slug acme --name \"Acme Board\" --plan pro --sector corporate\n";
+            text += &format!("then sign in at http://acme.{base}:{port}/\n");
+        } else {
+            text += "sign in at:\n";
+            for view in tenants {
+                text += &format!("  http://{}.{base}:{port}/\n", view.slug);
+            }
+        }
+        text
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains connections and passivates every tenant.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self {
+            listener,
+            mut runtime,
+            router,
+            ..
+        } = self;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+        let server = tokio::spawn(async move { serve.await });
+        tokio::select! {
+            () = shutdown_signal() => tracing::info!("shutting down"),
+            () = runtime.stopped() => tracing::error!("the actor runtime stopped"),
+        }
+        let _ = stop_tx.send(());
+        let served = server.await.unwrap_or(Ok(()));
+        runtime.shutdown().await;
+        served
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = interrupt => {}
+        () = async {
+            match terminate.as_mut() {
+                Some(s) => { s.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// Runs `work` against a runtime started on the data root, without a listener; fails when a
+/// server already holds that data root.
+pub async fn with_offline_runtime<T>(
+    settings: &Settings,
+    work: impl AsyncFnOnce(&Runtime) -> T,
+) -> Result<T, StartupError> {
+    let config = runtime_config(settings)?;
+    let runtime = Runtime::start(config, Clock::system()).await?;
+    let out = work(&runtime).await;
+    runtime.shutdown().await;
+    Ok(out)
+}

@@ -154,6 +154,7 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail returns its own large error type.
 mod tests {
     use super::*;
 

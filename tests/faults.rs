@@ -172,3 +172,59 @@ async fn the_audit_child_is_restarted_and_misses_nothing() {
     verify_file(&dir.join("audit.jsonl")).expect("chain intact");
     assert_eq!(server.inspect("acme").await["state"], "active");
 }
+
+#[tokio::test]
+async fn a_busy_tenant_sheds_load_and_a_slow_one_times_out_cleanly() {
+    let server = TestServer::start_env(&[
+        ("MAJLIS_MAX_INFLIGHT_PER_TENANT", "2"),
+        ("MAJLIS_CALL_TIMEOUT_MS", "500"),
+    ])
+    .await;
+    server.create_tenant("slow", "pro").await;
+    server.create_tenant("quick", "pro").await;
+    inject(&server, "slow", "stall").await;
+
+    let requests = (0..6).map(|_| server.tenant("slow", Method::GET, "/api/tenant").send());
+    let answers = futures_join_all(requests).await;
+    let mut busy = 0;
+    let mut timed_out = 0;
+    for response in answers {
+        let response = response.expect("answered, never hung");
+        assert!(response.headers().contains_key("retry-after"));
+        match error_code(response).await {
+            (StatusCode::SERVICE_UNAVAILABLE, code) if code == "tenant_busy" => busy += 1,
+            (StatusCode::SERVICE_UNAVAILABLE, code) if code == "timeout" => timed_out += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(
+        (busy, timed_out),
+        (4, 2),
+        "two admitted and timed out, the rest shed"
+    );
+    assert_eq!(
+        face_status(&server, "quick").await,
+        StatusCode::OK,
+        "other tenants unaffected"
+    );
+    eventually(
+        "slow tenant answers again",
+        Duration::from_secs(10),
+        || async { (face_status(&server, "slow").await == StatusCode::OK).then_some(()) },
+    )
+    .await;
+}
+
+/// Runs the futures concurrently and collects their outputs in order.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}

@@ -360,11 +360,12 @@ impl Actor for TenantManager {
     }
 }
 
+/// A tenant's `tenant.json`, or why it could not be read.
+type ScannedMeta = Result<TenantMeta, String>;
+
 /// Reads every tenant's `tenant.json` under the data root. A tenant whose file cannot be read
 /// is listed with the reason, so it fails alone.
-fn scan_tenants(
-    data_root: &std::path::Path,
-) -> Result<Vec<(Slug, Result<TenantMeta, String>)>, std::io::Error> {
+fn scan_tenants(data_root: &std::path::Path) -> Result<Vec<(Slug, ScannedMeta)>, std::io::Error> {
     let dir = tenants_dir(data_root);
     let listing = match std::fs::read_dir(&dir) {
         Ok(listing) => listing,
@@ -786,10 +787,8 @@ impl ManagerState {
             .entries
             .values()
             .any(|e| matches!(e.run, Run::Active(_) | Run::Stopping { .. }));
-        if !busy {
-            if let Some(reply) = self.shutdown.take() {
-                let _ = reply.send(());
-            }
+        if !busy && let Some(reply) = self.shutdown.take() {
+            let _ = reply.send(());
         }
     }
 }

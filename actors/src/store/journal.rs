@@ -75,14 +75,14 @@ impl Journal {
                 reason,
             };
             let record: R = serde_json::from_slice(line).map_err(|e| corrupt(e.to_string()))?;
-            if let Some(prev) = records.last() {
-                if record.seq() != prev.seq() + 1 {
-                    return Err(corrupt(format!(
-                        "sequence jumps from {} to {}",
-                        prev.seq(),
-                        record.seq()
-                    )));
-                }
+            if let Some(prev) = records.last()
+                && record.seq() != prev.seq() + 1
+            {
+                return Err(corrupt(format!(
+                    "sequence jumps from {} to {}",
+                    prev.seq(),
+                    record.seq()
+                )));
             }
             records.push(record);
         }

@@ -90,6 +90,8 @@ pub enum Fault {
     FailNextFsync,
     /// Panic in the audit child.
     PanicAudit,
+    /// Hold the tenant's mailbox for two seconds (a slow disk, a long job).
+    Stall,
 }
 
 #[derive(Debug)]
@@ -207,7 +209,7 @@ impl Actor for TenantActor {
                 Ok(())
             }
             #[cfg(feature = "fault-injection")]
-            TenantMsg::Fault(fault, reply) => state.inject(fault, reply),
+            TenantMsg::Fault(fault, reply) => state.inject(fault, reply).await,
         }
     }
 
@@ -400,7 +402,7 @@ impl TenantActorState {
                 }
                 Ok(())
             }
-            Ok(Decision::Write(change, answer)) => self.stage(myself, change, answer, &ctx, reply),
+            Ok(Decision::Write(change, answer)) => self.stage(myself, *change, answer, &ctx, reply),
         }
     }
 
@@ -515,12 +517,12 @@ impl TenantActorState {
             self.flush(myself).await?;
             self.snapshot().await?;
         }
-        if let Phase::Ready(live) = &mut self.phase {
-            if let Some(audit) = live.audit.take() {
-                audit
-                    .stop_and_wait(Some("tenant stopping".into()), Some(CHILD_STOP_TIMEOUT))
-                    .await?;
-            }
+        if let Phase::Ready(live) = &mut self.phase
+            && let Some(audit) = live.audit.take()
+        {
+            audit
+                .stop_and_wait(Some("tenant stopping".into()), Some(CHILD_STOP_TIMEOUT))
+                .await?;
         }
         Ok(())
     }
@@ -550,7 +552,7 @@ impl TenantActorState {
     }
 
     #[cfg(feature = "fault-injection")]
-    fn inject(
+    async fn inject(
         &mut self,
         fault: Fault,
         reply: RpcReplyPort<Result<(), TenantError>>,
@@ -558,6 +560,7 @@ impl TenantActorState {
         let _ = reply.send(Ok(()));
         match (fault, &mut self.phase) {
             (Fault::Panic, _) => panic!("injected panic in tenant {}", self.slug),
+            (Fault::Stall, _) => tokio::time::sleep(Duration::from_secs(2)).await,
             (Fault::FailNextFsync, Phase::Ready(live)) => live.journal.fail_next_flush = true,
             (Fault::PanicAudit, Phase::Ready(live)) => {
                 if let Some(audit) = &live.audit {

@@ -142,7 +142,7 @@ impl Change {
 pub enum Decision {
     Read(Reply),
     /// Journal `change`, then answer `reply`.
-    Write(Change, Reply),
+    Write(Box<Change>, Reply),
 }
 
 fn check_name(name: &str) -> Result<(), ParseError> {
@@ -210,7 +210,7 @@ impl TenantState {
                     diff: serde_json::json!({}),
                     op: Op::Accessed,
                 };
-                Ok(Decision::Write(change, members))
+                Ok(Decision::Write(Box::new(change), members))
             }
             Request::AddMember(new) => self.decide_add_member(new, now),
             Request::SetStatus(status) => {
@@ -228,7 +228,7 @@ impl TenantState {
                     op: Op::SetStatus { status },
                 };
                 let _ = ctx;
-                Ok(Decision::Write(change, Reply::Meta(meta)))
+                Ok(Decision::Write(Box::new(change), Reply::Meta(meta)))
             }
         }
     }
@@ -248,13 +248,13 @@ impl TenantState {
             }));
         }
         let plan = Catalog::get().plans.iter().find(|p| p.id == self.meta.plan);
-        if let Some(max) = plan.and_then(|p| p.max_members) {
-            if self.members.len() >= max as usize {
-                return Err(TenantError::PlanLimit(format!(
-                    "the {} plan allows {max} members",
-                    self.meta.plan.as_str()
-                )));
-            }
+        if let Some(max) = plan.and_then(|p| p.max_members)
+            && self.members.len() >= max as usize
+        {
+            return Err(TenantError::PlanLimit(format!(
+                "the {} plan allows {max} members",
+                self.meta.plan.as_str()
+            )));
         }
         for existing in self.members.values() {
             if new.email.is_some() && existing.email == new.email {
@@ -286,7 +286,7 @@ impl TenantState {
                 member: member.clone(),
             },
         };
-        Ok(Decision::Write(change, Reply::Member(member)))
+        Ok(Decision::Write(Box::new(change), Reply::Member(member)))
     }
 }
 

@@ -112,17 +112,23 @@ impl AuditState {
     }
 }
 
-/// Opens the trail for appending: cuts a torn last line, and reads the seq and hash of the last
-/// complete one (checking that line's own hash).
-fn open_trail(path: &std::path::Path) -> Result<(File, u64, String), StoreError> {
-    let context = || format!("audit {}", path.display());
-    let io = |e| StoreError::io(context(), e);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(io)?;
+/// The seq of the last complete line of an audit trail (0 when there is none), read without
+/// changing the file.
+pub fn audited_seq(path: &std::path::Path) -> Result<u64, StoreError> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io(format!("audit {}", path.display()), e)),
+    };
+    Ok(read_tail(&mut file, path)?.1.map_or(0, |line| line.seq))
+}
+
+/// Finds the end of the last complete line and parses that line (checking its own hash).
+fn read_tail(
+    file: &mut File,
+    path: &std::path::Path,
+) -> Result<(u64, Option<AuditLine>), StoreError> {
+    let io = |e| StoreError::io(format!("audit {}", path.display()), e);
     let len = file.metadata().map_err(io)?.len();
     let mut start = len.saturating_sub(TAIL_WINDOW);
     let tail = loop {
@@ -137,34 +143,49 @@ fn open_trail(path: &std::path::Path) -> Result<(File, u64, String), StoreError>
         start = start.saturating_sub(TAIL_WINDOW * 16);
     };
     let complete = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    if complete < tail.len() {
-        let keep = start + complete as u64;
+    let keep = start + complete as u64;
+    let Some(last) = tail[..complete]
+        .strip_suffix(b"\n")
+        .and_then(|body| body.rsplit(|c| *c == b'\n').next())
+        .filter(|l| !l.is_empty())
+    else {
+        return Ok((keep, None));
+    };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        file: path.display().to_string(),
+        line: 0,
+        reason,
+    };
+    let line: AuditLine =
+        serde_json::from_slice(last).map_err(|e| corrupt(format!("last audit line: {e}")))?;
+    if line.compute_hash() != line.hash {
+        return Err(corrupt("last audit line does not match its hash".into()));
+    }
+    Ok((keep, Some(line)))
+}
+
+/// Opens the trail for appending: cuts a torn last line, and reads the seq and hash of the last
+/// complete one.
+fn open_trail(path: &std::path::Path) -> Result<(File, u64, String), StoreError> {
+    let io = |e| StoreError::io(format!("audit {}", path.display()), e);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let (keep, last) = read_tail(&mut file, path)?;
+    if keep < len {
         tracing::warn!(path = %path.display(), cut = len - keep, "truncating a torn audit line");
         file.set_len(keep)
             .and_then(|()| file.sync_all())
             .map_err(io)?;
     }
-    let body = &tail[..complete];
-    let last_line = body
-        .strip_suffix(b"\n")
-        .and_then(|b| b.rsplit(|c| *c == b'\n').next())
-        .filter(|l| !l.is_empty() && (start == 0 || body.len() > l.len() + 1));
-    let Some(last_line) = last_line else {
-        return Ok((file, 0, GENESIS_HASH.to_owned()));
-    };
-    let line: AuditLine = serde_json::from_slice(last_line).map_err(|e| StoreError::Corrupt {
-        file: path.display().to_string(),
-        line: 0,
-        reason: format!("last audit line: {e}"),
-    })?;
-    if line.compute_hash() != line.hash {
-        return Err(StoreError::Corrupt {
-            file: path.display().to_string(),
-            line: 0,
-            reason: "last audit line does not match its hash".into(),
-        });
-    }
-    Ok((file, line.seq, line.hash))
+    Ok(match last {
+        Some(line) => (file, line.seq, line.hash),
+        None => (file, 0, GENESIS_HASH.to_owned()),
+    })
 }
 
 #[cfg(test)]

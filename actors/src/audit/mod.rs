@@ -4,5 +4,5 @@
 mod actor;
 mod chain;
 
-pub use actor::{AuditActor, AuditArgs, AuditMsg};
+pub use actor::{AuditActor, AuditArgs, AuditMsg, audited_seq};
 pub use chain::{AuditEntry, AuditLine, ChainError, GENESIS_HASH, VerifyReport, verify_file};

@@ -44,6 +44,24 @@ impl Journal {
     pub fn recover<R: DeserializeOwned + Sequenced>(
         path: &Path,
     ) -> Result<Recovered<R>, StoreError> {
+        let mut records = Vec::new();
+        let (journal, torn_bytes) = Self::recover_each(path, |record: R| {
+            records.push(record);
+            Ok(())
+        })?;
+        Ok(Recovered {
+            journal,
+            records,
+            torn_bytes,
+        })
+    }
+
+    /// Like `recover`, handing each record to `on_record` as it is read instead of keeping them
+    /// all; `on_record` may refuse a record (corruption). Answers the journal and the torn bytes.
+    pub fn recover_each<R: DeserializeOwned + Sequenced>(
+        path: &Path,
+        mut on_record: impl FnMut(R) -> Result<(), String>,
+    ) -> Result<(Journal, u64), StoreError> {
         let context = || format!("journal {}", path.display());
         let mut file = OpenOptions::new()
             .read(true)
@@ -63,43 +81,38 @@ impl Journal {
                 .map_err(|e| StoreError::io(context(), e))?;
         }
 
-        let mut records: Vec<R> = Vec::new();
+        let mut count = 0u64;
+        let mut previous: Option<u64> = None;
         for (index, line) in bytes[..complete].split(|b| *b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
-            let line_no = index as u64 + 1;
             let corrupt = |reason: String| StoreError::Corrupt {
                 file: path.display().to_string(),
-                line: line_no,
+                line: index as u64 + 1,
                 reason,
             };
             let record: R = serde_json::from_slice(line).map_err(|e| corrupt(e.to_string()))?;
-            if let Some(prev) = records.last()
-                && record.seq() != prev.seq() + 1
+            let seq = record.seq();
+            if let Some(prev) = previous
+                && seq != prev + 1
             {
-                return Err(corrupt(format!(
-                    "sequence jumps from {} to {}",
-                    prev.seq(),
-                    record.seq()
-                )));
+                return Err(corrupt(format!("sequence jumps from {prev} to {seq}")));
             }
-            records.push(record);
+            on_record(record).map_err(corrupt)?;
+            previous = Some(seq);
+            count += 1;
         }
         let journal = Journal {
             file,
             path: path.to_owned(),
-            records: records.len() as u64,
+            records: count,
             staged: Vec::new(),
             staged_records: 0,
             #[cfg(feature = "fault-injection")]
             fail_next_flush: false,
         };
-        Ok(Recovered {
-            journal,
-            records,
-            torn_bytes,
-        })
+        Ok((journal, torn_bytes))
     }
 
     /// Adds a record to the next flush. Nothing is on disk until `flush` returns.

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use journal::{Journal, Recovered, Sequenced};
-pub use snapshot::{load_snapshot, snapshot_bytes, write_snapshots};
+pub use snapshot::{load_snapshot, snapshot_bytes, snapshot_compact, write_snapshots};
 
 use crate::domain::Slug;
 

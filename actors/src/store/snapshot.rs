@@ -45,6 +45,14 @@ pub fn snapshot_bytes<T: Serialize>(seq: u64, data: &T) -> Result<Vec<u8>, Store
     Ok(bytes)
 }
 
+/// Like `snapshot_bytes`, without indentation (for large collections).
+pub fn snapshot_compact<T: Serialize>(seq: u64, data: &T) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = serde_json::to_vec(&SnapshotOut { seq, data })
+        .map_err(|e| StoreError::io("serialising a snapshot", io::Error::other(e)))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
 /// Replaces several files of one directory: every temp file is written and synced, then each is
 /// renamed over its target, then the directory is synced once.
 pub fn write_snapshots(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<(), StoreError> {

@@ -364,7 +364,7 @@ impl TenantActorState {
         myself: &ActorRef<TenantMsg>,
         envelope: Envelope,
     ) -> Result<(), ActorProcessingErr> {
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "tenant_request",
             tenant = %self.slug,
             request_id = envelope.ctx.request_id.as_deref().unwrap_or("-"),
@@ -449,7 +449,14 @@ impl TenantActorState {
             let _ = reply.send(Ok(answer));
         }
         let entries = std::mem::take(&mut live.staged_audit);
-        let due_snapshot = live.journal.len() >= self.shared.config.snapshot_every;
+        // A snapshot rewrites whole files, so it waits for at least as many journal records as
+        // the tenant holds members: its cost per write stays constant as the tenant grows.
+        let threshold = self
+            .shared
+            .config
+            .snapshot_every
+            .max(live.state.members.len() as u64);
+        let due_snapshot = live.journal.len() >= threshold;
         if !entries.is_empty() {
             self.send_audit(myself, entries).await?;
         }

@@ -256,17 +256,15 @@ impl TenantState {
                 self.meta.plan.as_str()
             )));
         }
-        for existing in self.members.values() {
-            if new.email.is_some() && existing.email == new.email {
-                return Err(TenantError::Conflict(
-                    "a member with this email exists".into(),
-                ));
-            }
-            if new.phone.is_some() && existing.phone == new.phone {
-                return Err(TenantError::Conflict(
-                    "a member with this phone exists".into(),
-                ));
-            }
+        if let Some(existing) = self.member_by_contact(new.email.as_ref(), new.phone.as_ref()) {
+            let what = if new.email.is_some() && existing.email == new.email {
+                "email"
+            } else {
+                "phone"
+            };
+            return Err(TenantError::Conflict(format!(
+                "a member with this {what} exists"
+            )));
         }
         let member = Member {
             id: MemberId::generate(),

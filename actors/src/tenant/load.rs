@@ -13,14 +13,15 @@ use crate::catalog::{Catalog, RoleMatrix};
 use crate::domain::MemberId;
 use crate::error::TenantError;
 use crate::store::{
-    Journal, StoreError, TenantPaths, load_snapshot, snapshot_bytes, sync_dir, write_snapshots,
+    Journal, StoreError, TenantPaths, load_snapshot, snapshot_bytes, snapshot_compact, sync_dir,
+    write_snapshots,
 };
 
 #[derive(Debug)]
 pub struct Loaded {
     pub state: TenantState,
     pub journal: Journal,
-    /// Records since the last snapshot, for the audit child to catch up on.
+    /// Journal records the audit trail does not hold yet, for the audit child to catch up on.
     pub replayed: Vec<JournalRecord>,
     pub torn_bytes: u64,
 }
@@ -91,6 +92,7 @@ pub fn create(paths: &TenantPaths, new: &NewTenant, now: Timestamp) -> Result<Lo
         },
         roles: catalog.default_roles.clone(),
         members: BTreeMap::new(),
+        contacts: Default::default(),
         seqs: [0; 4],
         dirty: [true; 4],
         last_seq: 0,
@@ -124,30 +126,38 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
         features,
         roles,
         members,
+        contacts: Default::default(),
         seqs,
         dirty: [false; 4],
         last_seq: seqs.into_iter().max().unwrap_or(0),
     };
-    let recovered = Journal::recover::<JournalRecord>(&paths.journal())?;
-    if let Some(first) = recovered.records.first() {
-        // Compaction writes the changed files at the last seq, then empties the journal, so the
-        // journal always continues from the newest snapshot; a gap means lost records.
-        let newest_snapshot = seqs.into_iter().max().unwrap_or(0);
-        if first.seq > newest_snapshot + 1 {
-            return Err(LoadError::Corrupt(format!(
-                "journal starts at seq {} but the newest snapshot ends at {newest_snapshot}",
-                first.seq
-            )));
-        }
-    }
-    for record in &recovered.records {
-        state.apply(record.seq, &record.op);
-    }
+    state.reindex();
+    // Only records the audit trail lacks are kept; the others are applied and dropped.
+    let audited = crate::audit::audited_seq(&paths.audit())?;
+    let newest_snapshot = seqs.into_iter().max().unwrap_or(0);
+    let mut unaudited = Vec::new();
+    let mut first = true;
+    let (journal, torn_bytes) =
+        Journal::recover_each(&paths.journal(), |record: JournalRecord| {
+            // Compaction writes the changed files at the last seq, then empties the journal, so the
+            // journal always continues from the newest snapshot; a gap means lost records.
+            if std::mem::take(&mut first) && record.seq > newest_snapshot + 1 {
+                return Err(format!(
+                    "journal starts at seq {} but the newest snapshot ends at {newest_snapshot}",
+                    record.seq
+                ));
+            }
+            state.apply(record.seq, &record.op);
+            if record.seq > audited {
+                unaudited.push(record);
+            }
+            Ok(())
+        })?;
     Ok(Loaded {
         state,
-        journal: recovered.journal,
-        replayed: recovered.records,
-        torn_bytes: recovered.torn_bytes,
+        journal,
+        replayed: unaudited,
+        torn_bytes,
     })
 }
 
@@ -167,7 +177,8 @@ pub fn write_dirty(
             Collection::Tenant => (paths.tenant(), snapshot_bytes(seq, &state.meta)?),
             Collection::Features => (paths.features(), snapshot_bytes(seq, &state.features)?),
             Collection::Roles => (paths.roles(), snapshot_bytes(seq, &state.roles)?),
-            Collection::Members => (paths.members(), snapshot_bytes(seq, &state.members)?),
+            // The largest file is written compact; the others stay readable by people.
+            Collection::Members => (paths.members(), snapshot_compact(seq, &state.members)?),
         };
         files.push((path, bytes));
         written.push(collection);
@@ -247,6 +258,10 @@ mod tests {
         let reloaded = load(&paths).expect("reload");
         assert_eq!(reloaded.state.members.len(), 5);
         assert_eq!(reloaded.state.last_seq, 5);
-        assert_eq!(reloaded.replayed.len(), 2);
+        assert_eq!(
+            reloaded.replayed.len(),
+            2,
+            "no audit trail yet: every journal record is unaudited"
+        );
     }
 }

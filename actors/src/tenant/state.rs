@@ -1,6 +1,6 @@
 //! `TenantState`: the tenant's collections in memory, and how a journal record changes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -109,6 +109,8 @@ pub struct TenantState {
     pub features: Features,
     pub roles: RoleMatrix,
     pub members: BTreeMap<MemberId, Member>,
+    /// Email and phone → member, derived from `members` (never stored).
+    pub contacts: HashMap<String, MemberId>,
     /// The journal seq each collection's file (or memory, once applied) includes.
     pub seqs: [u64; 4],
     /// Collections changed since their file was last written.
@@ -132,11 +134,34 @@ impl TenantState {
             Op::Created | Op::Accessed => {}
             Op::SetStatus { status } => self.meta.status = *status,
             Op::AddMember { member } => {
+                for key in contact_keys(member) {
+                    self.contacts.insert(key, member.id.clone());
+                }
                 self.members.insert(member.id.clone(), member.clone());
             }
         }
         self.seqs[i] = seq;
         self.dirty[i] = true;
+    }
+
+    /// Rebuilds the derived indexes after the collections were read from disk.
+    pub fn reindex(&mut self) {
+        self.contacts = self
+            .members
+            .values()
+            .flat_map(|m| contact_keys(m).map(|key| (key, m.id.clone())))
+            .collect();
+    }
+
+    /// The member who signs in with this email or phone, if any.
+    pub fn member_by_contact(
+        &self,
+        email: Option<&Email>,
+        phone: Option<&Phone>,
+    ) -> Option<&Member> {
+        let by_email = email.and_then(|e| self.contacts.get(&format!("email:{e}")));
+        let by_phone = phone.and_then(|p| self.contacts.get(&format!("phone:{p}")));
+        by_email.or(by_phone).and_then(|id| self.members.get(id))
     }
 
     pub fn seq_of(&self, collection: Collection) -> u64 {
@@ -156,6 +181,12 @@ impl TenantState {
     pub fn is_enabled(&self) -> bool {
         self.meta.status == TenantStatus::Enabled
     }
+}
+
+fn contact_keys(member: &Member) -> impl Iterator<Item = String> + '_ {
+    let email = member.email.iter().map(|e| format!("email:{e}"));
+    let phone = member.phone.iter().map(|p| format!("phone:{p}"));
+    email.chain(phone)
 }
 
 #[cfg(test)]
@@ -178,6 +209,7 @@ mod tests {
             features: Features::default(),
             roles: RoleMatrix::new(),
             members: BTreeMap::new(),
+            contacts: HashMap::new(),
             seqs: [0; 4],
             dirty: [false; 4],
             last_seq: 0,

@@ -9,118 +9,29 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use serde::Serialize;
 use tokio::time::Instant;
+
+mod disk;
+mod messages;
+mod views;
+
+pub use messages::{ManagerMsg, Target};
+
+pub use views::{ChildView, HealthView, RunState, TenantView};
+
+use disk::{scan_tenants, storage_writable};
+use messages::{ReplyPort, ViewPort};
 
 use crate::config::Mode;
 use crate::domain::{HostName, Slug};
 use crate::error::TenantError;
 use crate::runtime::Shared;
-use crate::store::{TenantPaths, load_snapshot, tenants_dir};
 use crate::supervision::RestartBudget;
 use crate::tenant::Admission;
 use crate::tenant::{
-    Creation, Envelope, NewTenant, Reply, Request, RequestCtx, TenantActor, TenantArgs, TenantMeta,
-    TenantMsg, TenantStatus,
+    Creation, Envelope, NewTenant, Request, RequestCtx, TenantActor, TenantArgs, TenantMsg,
+    TenantStatus,
 };
-
-type ReplyPort = RpcReplyPort<Result<Reply, TenantError>>;
-type ViewPort = RpcReplyPort<Result<TenantView, TenantError>>;
-
-/// Where a request is going: a Host header (tenant routes) or a slug (operator routes).
-#[derive(Debug, Clone)]
-pub enum Target {
-    Host(HostName),
-    Slug(Slug),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunState {
-    Active,
-    Passive,
-    Failed,
-    Disabled,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ChildView {
-    pub name: String,
-    pub state: String,
-}
-
-/// What the operator sees of one tenant.
-#[derive(Debug, Clone, Serialize)]
-pub struct TenantView {
-    pub slug: Slug,
-    pub state: RunState,
-    pub restarts: u64,
-    pub last_error: Option<String>,
-    pub inflight: usize,
-    pub last_activity: Option<Timestamp>,
-    pub hosts: Vec<HostName>,
-    /// Known only while the tenant is active.
-    pub journal_len: Option<u64>,
-    pub last_seq: Option<u64>,
-    pub children: Vec<ChildView>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HealthView {
-    pub tenants_total: usize,
-    pub tenants_active: usize,
-    pub tenants_failed: usize,
-    pub storage_writable: bool,
-}
-
-#[derive(Debug)]
-pub enum ManagerMsg {
-    Dispatch {
-        target: Target,
-        envelope: Envelope,
-    },
-    Create {
-        tenant: NewTenant,
-        ctx: RequestCtx,
-        reply: ReplyPort,
-    },
-    List(RpcReplyPort<Vec<TenantView>>),
-    Inspect {
-        slug: Slug,
-        reply: ViewPort,
-    },
-    /// Drain, stop and re-activate; answers the view after the new activation has loaded.
-    Restart {
-        slug: Slug,
-        reply: ViewPort,
-    },
-    SetStatus {
-        slug: Slug,
-        status: TenantStatus,
-        ctx: RequestCtx,
-        reply: ReplyPort,
-    },
-    Health(RpcReplyPort<HealthView>),
-    /// From a tenant actor whose files are damaged.
-    TenantBroken {
-        slug: Slug,
-        reason: String,
-    },
-    /// From a tenant actor whose creation was refused.
-    CreationFailed {
-        slug: Slug,
-    },
-    /// Passivate tenants idle for longer than the configured time.
-    Sweep,
-    /// Passivate every tenant (snapshots written), then answer.
-    Shutdown(RpcReplyPort<()>),
-    #[cfg(feature = "fault-injection")]
-    Fault {
-        slug: Slug,
-        fault: crate::tenant::Fault,
-        reply: RpcReplyPort<Result<(), TenantError>>,
-    },
-}
 
 #[derive(Debug)]
 pub struct TenantManager;
@@ -358,38 +269,6 @@ impl Actor for TenantManager {
         }
         Ok(())
     }
-}
-
-/// A tenant's `tenant.json`, or why it could not be read.
-type ScannedMeta = Result<TenantMeta, String>;
-
-/// Reads every tenant's `tenant.json` under the data root. A tenant whose file cannot be read
-/// is listed with the reason, so it fails alone.
-fn scan_tenants(data_root: &std::path::Path) -> Result<Vec<(Slug, ScannedMeta)>, std::io::Error> {
-    let dir = tenants_dir(data_root);
-    let listing = match std::fs::read_dir(&dir) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut found = Vec::new();
-    for item in listing {
-        let item = item?;
-        let name = item.file_name();
-        let Some(slug) = name.to_str().and_then(|n| Slug::parse(n).ok()) else {
-            tracing::warn!(entry = ?name, "ignoring a directory entry that is not a tenant slug");
-            continue;
-        };
-        let paths = TenantPaths::new(data_root, &slug);
-        let meta = match load_snapshot::<TenantMeta>(&paths.tenant()) {
-            Ok(Some((_, meta))) if meta.slug == slug => Ok(meta),
-            Ok(Some(_)) => Err("tenant.json names another slug".to_owned()),
-            Ok(None) => Err("tenant.json is missing".to_owned()),
-            Err(err) => Err(err.to_string()),
-        };
-        found.push((slug, meta));
-    }
-    Ok(found)
 }
 
 impl ManagerState {
@@ -791,13 +670,4 @@ impl ManagerState {
             let _ = reply.send(());
         }
     }
-}
-
-/// Writes and removes a probe file in the data root.
-fn storage_writable(data_root: &std::path::Path) -> bool {
-    let probe = data_root.join(".health-probe");
-    crate::store::blocking(|| {
-        std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe))
-    })
-    .is_ok()
 }

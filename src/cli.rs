@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use majlis_actors::audit::verify_file;
 use majlis_actors::catalog::Plan;
-use majlis_actors::domain::{HostName, Principal, Slug};
+use majlis_actors::domain::{HostName, Slug};
 use majlis_actors::manager::ManagerMsg;
 use majlis_actors::store::TenantPaths;
 use majlis_actors::tenant::{NewTenant, Reply, RequestCtx};
@@ -136,11 +136,7 @@ async fn create_tenant(
             .map_err(|e| e.to_string())?,
     };
     tenant.validate().map_err(|e| e.to_string())?;
-    let ctx = RequestCtx {
-        principal: Principal::Operator,
-        ip: None,
-        request_id: None,
-    };
+    let ctx = RequestCtx::system();
     let answer = with_offline_runtime(settings, async |runtime| {
         let manager = runtime.manager().get().ok_or("the runtime did not start")?;
         match manager

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
+use majlis_actors::config::{AuthConfig, DeliveryConfig, SmtpConfig, SmtpTls, WhatsAppConfig};
 use majlis_actors::domain::{HostName, Slug};
 use majlis_actors::manager::ManagerMsg;
 use majlis_actors::{Clock, Mode, Runtime, RuntimeConfig, StartError};
@@ -13,7 +14,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
-use crate::config::{ModeSetting, Secret, Settings};
+use crate::config::{ModeSetting, Secret, Settings, SmtpTlsSetting};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -32,7 +33,7 @@ pub enum StartupError {
 }
 
 /// Checks the settings that the types alone cannot, and builds the runtime's configuration.
-pub fn runtime_config(settings: &Settings) -> Result<RuntimeConfig, StartupError> {
+pub fn runtime_config(settings: &Settings, secret: &Secret) -> Result<RuntimeConfig, StartupError> {
     let mode = match settings.mode {
         ModeSetting::Cloud => Mode::Cloud,
         ModeSetting::Onprem => {
@@ -59,7 +60,78 @@ pub fn runtime_config(settings: &Settings) -> Result<RuntimeConfig, StartupError
             "idle_secs and max_inflight_per_tenant must be at least 1".into(),
         ));
     }
+    if settings.otp_lock_after == 0 || settings.otp_lock_after > 100 {
+        return Err(StartupError::Config(
+            "otp_lock_after must be between 1 and 100 (NIST SP 800-63B)".into(),
+        ));
+    }
+    let operator_tenant = settings
+        .operator_tenant
+        .as_deref()
+        .map(Slug::parse)
+        .transpose()
+        .map_err(|e| StartupError::Config(format!("MAJLIS_OPERATOR_TENANT: {e}")))?;
+    let secs = Duration::from_secs;
+    let auth = AuthConfig {
+        secret: std::sync::Arc::from(secret.expose().as_bytes()),
+        code_ttl: secs(600),
+        lock_after: settings.otp_lock_after,
+        lock_for: secs(settings.otp_lock_secs),
+        session_idle: secs(settings.session_idle_secs),
+        session_absolute: secs(settings.session_absolute_secs),
+        operator_tenant,
+        operator_session_absolute: secs(settings.session_absolute_secs.min(12 * 60 * 60)),
+        otp_identity_burst: settings.otp_identity_burst,
+        otp_identity_per: secs(settings.otp_identity_per_secs),
+        otp_ip_burst: settings.otp_ip_burst,
+        otp_ip_per: secs(settings.otp_ip_per_secs),
+    };
+    let port = settings.bind.rsplit(':').next().unwrap_or("8080");
+    let base = settings
+        .base_domain
+        .clone()
+        .unwrap_or_else(|| "localhost".into());
+    let delivery = DeliveryConfig {
+        smtp: settings.smtp_host.as_ref().map(|host| SmtpConfig {
+            host: host.clone(),
+            port: settings.smtp_port,
+            tls: match settings.smtp_tls {
+                SmtpTlsSetting::None => SmtpTls::None,
+                SmtpTlsSetting::Starttls => SmtpTls::StartTls,
+                SmtpTlsSetting::Tls => SmtpTls::Tls,
+            },
+            username: settings.smtp_username.clone(),
+            password: settings
+                .smtp_password
+                .as_ref()
+                .map(|p| p.expose().to_owned()),
+            timeout: secs(15),
+        }),
+        mail_from: settings.mail_from.clone(),
+        whatsapp: match (
+            &settings.whatsapp_base_url,
+            &settings.whatsapp_phone_number_id,
+            &settings.whatsapp_token,
+        ) {
+            (Some(base_url), Some(phone_number_id), Some(token)) => Some(WhatsAppConfig {
+                base_url: base_url.clone(),
+                version: settings.whatsapp_version.clone(),
+                phone_number_id: phone_number_id.clone(),
+                token: token.expose().to_owned(),
+                template: settings.whatsapp_template.clone(),
+                language: settings.whatsapp_language.clone(),
+                timeout: secs(10),
+            }),
+            _ => None,
+        },
+        public_url: settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{{slug}}.{base}:{port}")),
+    };
     Ok(RuntimeConfig {
+        auth,
+        delivery,
         data_root: settings.data_dir.clone(),
         mode,
         base_domain,
@@ -118,10 +190,12 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let config = runtime_config(&settings)?;
+        std::fs::create_dir_all(&settings.data_dir).map_err(StartupError::Secret)?;
+        let secret = load_or_create_secret(&settings)?;
+        let config = runtime_config(&settings, &secret)?;
         let onprem = matches!(config.mode, Mode::OnPrem { .. });
-        let runtime = Runtime::start(config, Clock::system()).await?;
-        let _secret = load_or_create_secret(&settings)?;
+        let clock = Clock::system();
+        let runtime = Runtime::start(config, clock.clone()).await?;
         let http = HttpConfig {
             operator_token_sha256: settings
                 .operator_token
@@ -132,7 +206,15 @@ impl Application {
             call_timeout: Duration::from_millis(settings.call_timeout_ms.max(1)),
             trust_proxy_headers: settings.trust_proxy_headers,
             onprem,
+            cookie_secret: secret.expose().as_bytes().to_vec(),
+            sign_in_deadline: Duration::from_millis(settings.sign_in_deadline_ms),
+            edge_auth_burst: settings.edge_auth_burst,
+            edge_auth_per: Duration::from_millis(settings.edge_auth_per_ms.max(1)),
+            #[cfg(feature = "fault-injection")]
+            clock,
         };
+        #[cfg(not(feature = "fault-injection"))]
+        let _ = clock;
         let router = majlis_http::router(AppState::new(runtime.manager(), http));
         let listener =
             TcpListener::bind(&settings.bind)
@@ -242,7 +324,9 @@ pub async fn with_offline_runtime<T>(
     settings: &Settings,
     work: impl AsyncFnOnce(&Runtime) -> T,
 ) -> Result<T, StartupError> {
-    let config = runtime_config(settings)?;
+    std::fs::create_dir_all(&settings.data_dir).map_err(StartupError::Secret)?;
+    let secret = load_or_create_secret(settings)?;
+    let config = runtime_config(settings, &secret)?;
     let runtime = Runtime::start(config, Clock::system()).await?;
     let out = work(&runtime).await;
     runtime.shutdown().await;

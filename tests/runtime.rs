@@ -371,7 +371,7 @@ async fn restart_disable_and_enable_are_audited_operator_actions() {
         [
             "tenant.create",
             "member.create",
-            "members.read",
+            "operator.read",
             "tenant.disable",
             "tenant.enable"
         ]
@@ -664,6 +664,6 @@ async fn member_bootstrap_validates_and_records_operator_reads() {
         (lines.len() == 3).then_some(lines)
     })
     .await;
-    assert_eq!(lines[2]["action"], "members.read");
+    assert_eq!(lines[2]["action"], "operator.read");
     assert_eq!(lines[2]["actor"], "operator");
 }

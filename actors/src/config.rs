@@ -28,6 +28,8 @@ pub struct RuntimeConfig {
     pub snapshot_every: u64,
     /// Requests queued or running in one tenant before new ones are refused.
     pub max_inflight_per_tenant: usize,
+    pub auth: AuthConfig,
+    pub delivery: DeliveryConfig,
 }
 
 impl RuntimeConfig {
@@ -42,6 +44,94 @@ impl RuntimeConfig {
             restart_window: Duration::from_secs(10),
             snapshot_every: 1000,
             max_inflight_per_tenant: 256,
+            auth: AuthConfig::default(),
+            delivery: DeliveryConfig {
+                mail_from: "majlis <no-reply@localhost>".into(),
+                public_url: "http://{slug}.localhost:8080".into(),
+                ..DeliveryConfig::default()
+            },
         }
     }
+}
+
+/// Sign-in and session rules (NIST SP 800-63B, OWASP ASVS where stricter than the product).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Keys the hashes of one-time codes and magic links.
+    pub secret: std::sync::Arc<[u8]>,
+    pub code_ttl: Duration,
+    /// Failed codes in a row that lock an identity (at most 100), and for how long.
+    pub lock_after: u32,
+    pub lock_for: Duration,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    /// The operator's own tenant: the only one with `superadmin`, and shorter sessions.
+    pub operator_tenant: Option<Slug>,
+    pub operator_session_absolute: Duration,
+    /// Codes one identity may ask for: a burst, refilled one per `per`.
+    pub otp_identity_burst: u32,
+    pub otp_identity_per: Duration,
+    /// Codes one client address may ask for (per tenant).
+    pub otp_ip_burst: u32,
+    pub otp_ip_per: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            secret: std::sync::Arc::from(&b"majlis-test-secret"[..]),
+            code_ttl: Duration::from_secs(600),
+            lock_after: 20,
+            lock_for: Duration::from_secs(15 * 60),
+            session_idle: Duration::from_secs(60 * 60),
+            session_absolute: Duration::from_secs(24 * 60 * 60),
+            operator_tenant: None,
+            operator_session_absolute: Duration::from_secs(12 * 60 * 60),
+            otp_identity_burst: 5,
+            otp_identity_per: Duration::from_secs(60),
+            otp_ip_burst: 20,
+            otp_ip_per: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How mail and WhatsApp messages leave the server.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryConfig {
+    /// `None`: the file mailer writes `.eml` files into the tenant's `mail/` folder.
+    pub smtp: Option<SmtpConfig>,
+    pub mail_from: String,
+    pub whatsapp: Option<WhatsAppConfig>,
+    /// Where people reach the server, for links in messages (`{slug}` is replaced).
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout: Duration,
+}
+
+/// The WhatsApp Business Cloud API: `POST {base_url}/{version}/{phone_number_id}/messages`.
+#[derive(Debug, Clone)]
+pub struct WhatsAppConfig {
+    pub base_url: String,
+    pub version: String,
+    pub phone_number_id: String,
+    pub token: String,
+    /// An approved authentication template whose body and button carry the code.
+    pub template: String,
+    pub language: String,
+    pub timeout: Duration,
 }

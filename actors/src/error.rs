@@ -23,6 +23,18 @@ pub enum TenantError {
     PlanLimit(String),
     #[error("not available in this mode")]
     NotInThisMode,
+    #[error("not signed in, or the session or key is no longer valid")]
+    Unauthorized,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("plan required: {0}")]
+    PlanRequired(String),
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the code is wrong or no longer valid")]
+    InvalidCode,
+    #[error("the code has expired")]
+    CodeExpired,
     #[error("storage failure; the tenant reloads from disk")]
     Storage,
     #[error("internal: {0}")]

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod children;
 pub mod clock;
 pub mod config;
 pub mod domain;

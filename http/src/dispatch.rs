@@ -63,4 +63,16 @@ pub struct HttpConfig {
     pub call_timeout: Duration,
     pub trust_proxy_headers: bool,
     pub onprem: bool,
+    /// Signs session cookies.
+    pub cookie_secret: Vec<u8>,
+    /// Sign-in requests are answered at this fixed time after arrival, whatever happened, so
+    /// that timing tells nothing about which identities exist.
+    pub sign_in_deadline: Duration,
+    /// Sign-in requests one client address may make across all tenants: a burst, refilled one
+    /// per `edge_auth_per`.
+    pub edge_auth_burst: u32,
+    pub edge_auth_per: Duration,
+    /// Test builds only: the runtime's clock, moved by `POST /admin/api/clock/advance`.
+    #[cfg(feature = "fault-injection")]
+    pub clock: majlis_actors::Clock,
 }

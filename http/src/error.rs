@@ -138,6 +138,29 @@ impl From<TenantError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "plan_limit", message)
             }
             TenantError::NotInThisMode => ApiError::not_found(),
+            TenantError::Unauthorized => ApiError::unauthorized(),
+            TenantError::Forbidden(message) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
+            TenantError::PlanRequired(message) => {
+                ApiError::new(StatusCode::FORBIDDEN, "plan_required", message)
+            }
+            TenantError::RateLimited { retry_after_secs } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many attempts; try again later",
+            )
+            .retry_after(u32::try_from(retry_after_secs).unwrap_or(u32::MAX)),
+            TenantError::InvalidCode => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "the code is wrong or no longer valid",
+            ),
+            TenantError::CodeExpired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "code_expired",
+                "the code has expired; ask for a new one",
+            ),
             TenantError::Storage => {
                 tracing::error!("a write failed to reach the disk; the tenant reloads");
                 ApiError::new(

@@ -8,9 +8,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use majlis_actors::domain::{HostName, Principal};
+use majlis_actors::domain::HostName;
 use majlis_actors::manager::Target;
-use majlis_actors::tenant::RequestCtx;
+use majlis_actors::tenant::{Credential, RequestCtx};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -80,8 +80,25 @@ fn request_id(parts: &Parts) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The holder of the operator token. Without a configured token the operator API does not
-/// exist (404); with a wrong one it is 401.
+fn operator_token_matches(state: &AppState, presented: &str) -> bool {
+    let Some(expected) = &state.config.operator_token_sha256 else {
+        return false;
+    };
+    // Comparing fixed-length digests in constant time leaks neither content nor length.
+    let digest = Sha256::digest(presented.trim().as_bytes());
+    bool::from(digest.as_slice().ct_eq(expected.as_slice()))
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// The holder of the operator token on the operator API. Without a configured token the
+/// operator API does not exist (404); with a wrong one it is 401.
 #[derive(Debug)]
 pub struct Operator(pub RequestCtx);
 
@@ -89,44 +106,58 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(expected) = &state.config.operator_token_sha256 else {
+        if state.config.operator_token_sha256.is_none() {
             return Err(ApiError::not_found());
-        };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(ApiError::unauthorized)?;
-        // Comparing fixed-length digests in constant time leaks neither content nor length.
-        let digest = Sha256::digest(presented.trim().as_bytes());
-        if !bool::from(digest.as_slice().ct_eq(expected.as_slice())) {
+        }
+        let presented = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        if !operator_token_matches(state, presented) {
             return Err(ApiError::unauthorized());
         }
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
         Ok(Operator(RequestCtx {
-            principal: Principal::Operator,
+            credential: Credential::OperatorAdmin,
             ip,
             request_id: request_id(parts),
         }))
     }
 }
 
-/// Who asks on a public route: nobody in particular, from this address.
+/// Whoever calls a tenant route: a session cookie, an API key, the operator token (read-only),
+/// or nobody. Whether that is enough is the tenant's decision.
 #[derive(Debug)]
-pub struct Anonymous(pub RequestCtx);
+pub struct Caller(pub RequestCtx);
 
-impl FromRequestParts<AppState> for Anonymous {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credential = match bearer(parts) {
+            Some(token) if token.starts_with("mjk_") => Credential::ApiKey(token.trim().to_owned()),
+            Some(token) if operator_token_matches(state, token) => Credential::Operator,
+            Some(_) => return Err(ApiError::unauthorized()),
+            None => session_from_cookies(parts, &state.config.cookie_secret)
+                .map_or(Credential::None, Credential::Session),
+        };
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
-        Ok(Anonymous(RequestCtx {
-            principal: Principal::System,
+        Ok(Caller(RequestCtx {
+            credential,
             ip,
             request_id: request_id(parts),
         }))
     }
+}
+
+/// The session id from `__Host-majlis_session`, if its signature is ours.
+fn session_from_cookies(parts: &Parts, secret: &[u8]) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == crate::session::COOKIE_NAME)
+        .and_then(|c| crate::session::verify(secret, c.value()))
 }
 
 /// A JSON body. Syntax errors are 400, shape errors 422 naming the field, an oversize body 413.

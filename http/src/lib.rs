@@ -2,10 +2,13 @@
 //! runtime, and map the reply; they never touch files or shared mutable state.
 
 mod cache;
+mod csv_export;
 mod dispatch;
+mod edge_limit;
 mod error;
 mod extract;
 mod routes;
+mod session;
 mod wire;
 
 use std::sync::Arc;
@@ -13,9 +16,10 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use majlis_actors::ManagerHandle;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -34,17 +38,134 @@ pub struct AppState {
     config: Arc<HttpConfig>,
     discovery: Arc<Discovery>,
     started: Instant,
+    edge_limit: Arc<edge_limit::EdgeLimiter>,
 }
 
 impl AppState {
     pub fn new(manager: ManagerHandle, config: HttpConfig) -> Self {
         Self {
+            edge_limit: Arc::new(edge_limit::EdgeLimiter::new(
+                config.edge_auth_burst,
+                config.edge_auth_per,
+            )),
             manager,
             config: Arc::new(config),
             discovery: Discovery::build(),
             started: Instant::now(),
         }
     }
+}
+
+/// A tenant route as the permission test walks it.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    /// With `{id}` where an id goes.
+    pub path: &'static str,
+    /// Answers without a credential (sign-in, the public face).
+    pub public: bool,
+}
+
+fn tenant_routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use routes::{auth, public, tenant};
+    let spec = |method: Method, path: &'static str, public: bool| RouteSpec {
+        method,
+        path,
+        public,
+    };
+    vec![
+        (
+            spec(Method::GET, "/api/tenant", true),
+            get(public::tenant_face),
+        ),
+        (
+            spec(Method::POST, "/api/auth/otp/request", true),
+            post(auth::otp_request),
+        ),
+        (
+            spec(Method::POST, "/api/auth/otp/verify", true),
+            post(auth::otp_verify),
+        ),
+        (
+            spec(Method::POST, "/api/auth/magic/request", true),
+            post(auth::magic_request),
+        ),
+        (
+            spec(Method::GET, "/auth/magic/{id}", true),
+            get(auth::magic_verify),
+        ),
+        (
+            spec(Method::POST, "/api/auth/logout", false),
+            post(auth::logout),
+        ),
+        (spec(Method::GET, "/api/me", false), get(tenant::me)),
+        (
+            spec(Method::GET, "/api/members", false),
+            get(tenant::list_members),
+        ),
+        (
+            spec(Method::POST, "/api/members", false),
+            post(tenant::invite_member),
+        ),
+        (
+            spec(Method::PATCH, "/api/members/{id}", false),
+            patch(tenant::update_member),
+        ),
+        (
+            spec(Method::POST, "/api/members/{id}/disable", false),
+            post(tenant::disable_member),
+        ),
+        (
+            spec(Method::POST, "/api/members/{id}/enable", false),
+            post(tenant::enable_member),
+        ),
+        (
+            spec(Method::POST, "/api/members/{id}/sessions/revoke", false),
+            post(tenant::revoke_sessions),
+        ),
+        (
+            spec(Method::GET, "/api/roles", false),
+            get(tenant::get_roles),
+        ),
+        (
+            spec(Method::PUT, "/api/roles", false),
+            put(tenant::put_roles),
+        ),
+        (
+            spec(Method::GET, "/api/features", false),
+            get(tenant::get_features),
+        ),
+        (
+            spec(Method::PUT, "/api/features", false),
+            put(tenant::put_features),
+        ),
+        (
+            spec(Method::GET, "/api/keys", false),
+            get(tenant::list_keys),
+        ),
+        (
+            spec(Method::POST, "/api/keys", false),
+            post(tenant::create_key),
+        ),
+        (
+            spec(Method::POST, "/api/keys/{id}/rotate", false),
+            post(tenant::rotate_key),
+        ),
+        (
+            spec(Method::DELETE, "/api/keys/{id}", false),
+            delete(tenant::delete_key),
+        ),
+        (spec(Method::GET, "/api/audit", false), get(tenant::audit)),
+        (
+            spec(Method::GET, "/api/audit.csv", false),
+            get(tenant::audit_csv),
+        ),
+    ]
+}
+
+/// Every tenant route, for tests that must cover them all.
+pub fn tenant_route_specs() -> Vec<RouteSpec> {
+    tenant_routes().into_iter().map(|(spec, _)| spec).collect()
 }
 
 /// Every route of the server, with its middleware.
@@ -71,13 +192,24 @@ pub fn router(state: AppState) -> Router {
             post(routes::admin::create_member).get(routes::admin::list_members),
         );
     #[cfg(feature = "fault-injection")]
-    let admin = admin.route("/tenants/{slug}/fault", post(routes::admin::inject_fault));
+    let admin = admin
+        .route("/tenants/{slug}/fault", post(routes::admin::inject_fault))
+        .route("/clock/advance", post(routes::admin::advance_clock));
+
+    let mut tenant = Router::new();
+    for (spec, handler) in tenant_routes() {
+        tenant = tenant.route(spec.path, handler);
+    }
+    let tenant = tenant.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        edge_limit::limit_sign_in,
+    ));
 
     Router::new()
         .route("/api/almajlis/sectors.json", get(routes::public::sectors))
         .route("/api/almajlis/modules.json", get(routes::public::modules))
         .route("/api/almajlis/health.json", get(routes::public::health))
-        .route("/api/tenant", get(routes::public::tenant_face))
+        .merge(tenant)
         .nest("/admin/api", admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -134,3 +134,127 @@ impl From<Member> for MemberOut {
         }
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtpRequestBody {
+    pub identity: String,
+    #[serde(default = "default_channel")]
+    pub channel: majlis_actors::tenant::Channel,
+}
+
+fn default_channel() -> majlis_actors::tenant::Channel {
+    majlis_actors::tenant::Channel::Email
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtpVerifyBody {
+    pub flow: String,
+    pub code: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MagicRequestBody {
+    pub email: Email,
+}
+
+/// `PATCH /api/members/{id}`: absent fields stay; `null` clears a contact.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMemberBody {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub email: Option<Option<Email>>,
+    #[serde(default, deserialize_with = "present")]
+    pub phone: Option<Option<Phone>>,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// Tells "absent" (`None`) from "null" (`Some(None)`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl From<UpdateMemberBody> for majlis_actors::tenant::MemberPatch {
+    fn from(body: UpdateMemberBody) -> Self {
+        majlis_actors::tenant::MemberPatch {
+            name: body.name,
+            email: body.email,
+            phone: body.phone,
+            role: body.role,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesBody {
+    #[serde(default)]
+    pub modules: std::collections::BTreeMap<String, bool>,
+    #[serde(default)]
+    pub flags: std::collections::BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyBody {
+    pub name: String,
+    pub scope: majlis_actors::tenant::KeyScope,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyOut {
+    pub id: String,
+    pub name: String,
+    pub scope: majlis_actors::tenant::KeyScope,
+    pub creator: MemberId,
+    pub created_at: Timestamp,
+    pub rotated_at: Option<Timestamp>,
+    pub last_used: Option<Timestamp>,
+    /// Shown once, when the key is made or rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl KeyOut {
+    pub fn new(key: majlis_actors::tenant::ApiKey, secret: Option<String>) -> Self {
+        KeyOut {
+            id: key.id,
+            name: key.name,
+            scope: key.scope,
+            creator: key.creator,
+            created_at: key.created_at,
+            rotated_at: key.rotated_at,
+            last_used: key.last_used,
+            secret,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeOut {
+    pub member: MemberOut,
+    pub role: String,
+    pub tenant: FaceOut,
+    pub modules: Vec<String>,
+    pub via_api_key: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    pub actor: Option<String>,
+    pub module: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub after: Option<u64>,
+    pub limit: Option<usize>,
+}

@@ -2,6 +2,7 @@
 
 mod email;
 mod host;
+mod identity;
 mod ids;
 mod phone;
 mod principal;
@@ -9,6 +10,7 @@ mod slug;
 
 pub use email::Email;
 pub use host::HostName;
+pub use identity::{Identity, OtpCode};
 pub use ids::MemberId;
 pub use phone::Phone;
 pub use principal::Principal;

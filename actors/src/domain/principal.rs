@@ -12,6 +12,10 @@ pub enum Principal {
     Operator,
     /// The server itself (recovery, scheduled work).
     System,
+    /// Somebody not signed in (a sign-in attempt).
+    Anonymous,
+    /// An API key, by its id.
+    ApiKey(String),
     Member(MemberId),
 }
 
@@ -20,6 +24,8 @@ impl fmt::Display for Principal {
         match self {
             Principal::Operator => f.write_str("operator"),
             Principal::System => f.write_str("system"),
+            Principal::Anonymous => f.write_str("anonymous"),
+            Principal::ApiKey(id) => f.write_str(id),
             Principal::Member(id) => f.write_str(id.as_str()),
         }
     }
@@ -37,6 +43,8 @@ impl<'de> Deserialize<'de> for Principal {
         match raw.as_str() {
             "operator" => Ok(Principal::Operator),
             "system" => Ok(Principal::System),
+            "anonymous" => Ok(Principal::Anonymous),
+            key if key.starts_with("k_") => Ok(Principal::ApiKey(key.to_owned())),
             other => MemberId::parse(other)
                 .map(Principal::Member)
                 .map_err(serde::de::Error::custom),

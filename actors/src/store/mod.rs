@@ -68,6 +68,16 @@ impl TenantPaths {
     pub fn members(&self) -> PathBuf {
         self.dir.join("members.json")
     }
+    pub fn auth(&self) -> PathBuf {
+        self.dir.join("auth.json")
+    }
+    pub fn keys(&self) -> PathBuf {
+        self.dir.join("api_keys.json")
+    }
+    /// Outgoing mail of the file mailer (`.eml` files), written by the notifier child.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.join("mail")
+    }
     pub fn journal(&self) -> PathBuf {
         self.dir.join("journal.jsonl")
     }

@@ -8,10 +8,16 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
 
-use super::commands::{Decision, JournalRecord, NewTenant, Reply, Request, RequestCtx};
+use super::auth::Caller;
+use super::commands::{
+    Change, Decision, Effect, JournalRecord, NewTenant, Reply, Request, RequestCtx,
+};
 use super::load::{self, LoadError, Loaded};
 use super::state::TenantState;
 use crate::audit::{AuditActor, AuditArgs, AuditEntry, AuditMsg};
+use crate::children::limiter::{LimiterActor, LimiterMsg};
+use crate::children::notifier::{DeliveryNote, NotifierActor, NotifierArgs, NotifyMsg};
+use crate::domain::Principal;
 use crate::domain::Slug;
 use crate::error::TenantError;
 use crate::manager::{ChildView, ManagerMsg, TenantView};
@@ -103,6 +109,8 @@ pub enum TenantMsg {
     Flush,
     /// The audit child has made the trail durable up to this seq.
     Audited(u64),
+    /// The notifier reports a delivery that did not go as asked; it goes in the audit trail.
+    Notified(DeliveryNote),
     Inspect {
         view: TenantView,
         reply: RpcReplyPort<Result<TenantView, TenantError>>,
@@ -149,7 +157,7 @@ struct Live {
     state: TenantState,
     journal: crate::store::Journal,
     /// Answers held until the staged records are durable.
-    waiting: Vec<(ReplyPort, Reply)>,
+    waiting: Vec<(ReplyPort, Result<Reply, TenantError>)>,
     flush_queued: bool,
     /// Audit entries of the staged records, handed to the audit child after the flush.
     staged_audit: Vec<AuditEntry>,
@@ -157,6 +165,10 @@ struct Live {
     unaudited: VecDeque<AuditEntry>,
     audit: Option<ActorRef<AuditMsg>>,
     audit_budget: RestartBudget,
+    /// Work to start once the staged records are durable.
+    effects: Vec<Effect>,
+    limiter: Option<ActorRef<LimiterMsg>>,
+    notifier: Option<ActorRef<NotifyMsg>>,
 }
 
 impl Actor for TenantActor {
@@ -189,7 +201,24 @@ impl Actor for TenantActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             TenantMsg::Load => state.load(&myself).await,
-            TenantMsg::Request(envelope) => state.handle_request(&myself, envelope),
+            TenantMsg::Request(envelope) => state.handle_request(&myself, envelope).await,
+            TenantMsg::Notified(note) => {
+                let change = Change {
+                    action: note.action,
+                    module: "notifications",
+                    target: note.target,
+                    diff: note.detail,
+                    op: super::state::Op::Accessed,
+                };
+                state.stage(
+                    &myself,
+                    change,
+                    Ok(Reply::Done),
+                    Principal::System,
+                    None,
+                    None,
+                )
+            }
             TenantMsg::Flush => state.flush(&myself).await,
             TenantMsg::Audited(seq) => {
                 if let Phase::Ready(live) = &mut state.phase {
@@ -243,6 +272,17 @@ impl Actor for TenantActor {
             }
             SupervisionEvent::ActorTerminated(cell, _, _) if is_audit(&cell) => {
                 live.audit = None;
+            }
+            SupervisionEvent::ActorFailed(cell, _)
+            | SupervisionEvent::ActorTerminated(cell, _, _) => {
+                // The limiter and notifier are respawned on their next use.
+                let id = cell.get_id();
+                if live.limiter.as_ref().is_some_and(|a| a.get_id() == id) {
+                    live.limiter = None;
+                }
+                if live.notifier.as_ref().is_some_and(|a| a.get_id() == id) {
+                    live.notifier = None;
+                }
             }
             _ => {}
         }
@@ -308,6 +348,9 @@ impl TenantActorState {
             unaudited: VecDeque::new(),
             audit: None,
             audit_budget: RestartBudget::new(config.restart_max, config.restart_window),
+            effects: Vec::new(),
+            limiter: None,
+            notifier: None,
         }));
         if !catch_up.is_empty() {
             // Every journal record must have its audit line; the child skips those it has.
@@ -325,7 +368,15 @@ impl TenantActorState {
                 op: super::state::Op::Created,
             };
             let reply = Reply::Meta(live.state.meta.clone());
-            self.stage(myself, change, reply, &creation.ctx, creation.reply)?;
+            let ip = creation.ctx.ip;
+            self.stage(
+                myself,
+                change,
+                Ok(reply),
+                Principal::Operator,
+                ip,
+                Some(creation.reply),
+            )?;
         }
         Ok(())
     }
@@ -359,7 +410,7 @@ impl TenantActorState {
         }
     }
 
-    fn handle_request(
+    async fn handle_request(
         &mut self,
         myself: &ActorRef<TenantMsg>,
         envelope: Envelope,
@@ -388,42 +439,159 @@ impl TenantActorState {
             admission: _admission,
         } = envelope;
         let now = self.shared.clock.now();
-        match live.state.decide(request, now, &ctx) {
+        let shared = Arc::clone(&self.shared);
+        let auth = &shared.config.auth;
+        let caller = match live.state.authenticate(&ctx.credential, now, auth) {
+            Ok(caller) => caller,
             Err(err) => {
                 let _ = reply.send(Err(err));
-                Ok(())
+                return Ok(());
             }
-            Ok(Decision::Read(answer)) => {
+        };
+        if let Err(err) = live.state.check_access(&caller, request.access()) {
+            let _ = reply.send(Err(err));
+            return Ok(());
+        }
+        if let Some(identity) = sign_in_identity(&request)
+            && let Err(wait) = self.rate_limit(myself, identity, ctx.ip).await?
+        {
+            let _ = reply.send(Err(TenantError::RateLimited {
+                retry_after_secs: wait,
+            }));
+            return Ok(());
+        }
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(());
+        };
+        if let Request::Audit(query) | Request::AuditExport(query) = &request {
+            if matches!(request, Request::AuditExport(_))
+                && live.state.meta.plan < crate::catalog::Plan::Pro
+            {
+                let _ = reply.send(Err(TenantError::PlanRequired(
+                    "the audit export needs the pro plan or above".into(),
+                )));
+                return Ok(());
+            }
+            let query = query.clone();
+            if live.audit.is_none() {
+                live.audit =
+                    Some(spawn_audit(myself, &self.shared, &self.slug, &self.paths).await?);
+            }
+            if let Some(audit) = &live.audit {
+                audit.cast(AuditMsg::Query { query, reply })?;
+            }
+            return Ok(());
+        }
+        let module = request.module();
+        let decision = match live.state.decide(request, now, &caller, auth) {
+            Ok(decision) => decision,
+            Err(err) => {
+                let _ = reply.send(Err(err));
+                return Ok(());
+            }
+        };
+        let Decision {
+            mut change,
+            reply: answer,
+            effect,
+        } = decision;
+        // Every read by the operator is on the record, in the tenant's own trail.
+        if change.is_none()
+            && matches!(caller, Caller::OperatorReadOnly | Caller::OperatorAdmin)
+            && answer.is_ok()
+        {
+            change = Some(Change {
+                action: "operator.read",
+                module,
+                target: self.slug.to_string(),
+                diff: serde_json::json!({}),
+                op: super::state::Op::Accessed,
+            });
+        }
+        if let Some(effect) = effect
+            && let Phase::Ready(live) = &mut self.phase
+        {
+            live.effects.push(effect);
+        }
+        match change {
+            Some(change) => self.stage(
+                myself,
+                change,
+                answer,
+                caller.principal(),
+                ctx.ip,
+                Some(reply),
+            ),
+            None => {
+                let Phase::Ready(live) = &mut self.phase else {
+                    return Ok(());
+                };
                 if live.waiting.is_empty() {
-                    let _ = reply.send(Ok(answer));
+                    let _ = reply.send(answer);
                 } else {
                     // Answer after the pending flush, so nobody reads what is not yet durable.
                     live.waiting.push((reply, answer));
                 }
                 Ok(())
             }
-            Ok(Decision::Write(change, answer)) => self.stage(myself, *change, answer, &ctx, reply),
         }
+    }
+
+    /// Asks the limiter child for a token; `Err(seconds)` when the caller must wait.
+    async fn rate_limit(
+        &mut self,
+        myself: &ActorRef<TenantMsg>,
+        identity: Option<String>,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Result<(), u64>, ActorProcessingErr> {
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(Ok(()));
+        };
+        if live.limiter.is_none() {
+            let (limiter, _) = Actor::spawn_linked(
+                Some(self.shared.actor_name("limiter", &self.slug)),
+                LimiterActor,
+                self.shared.config.auth.clone(),
+                myself.get_cell(),
+            )
+            .await?;
+            live.limiter = Some(limiter);
+        }
+        let Some(limiter) = &live.limiter else {
+            return Ok(Ok(()));
+        };
+        Ok(ractor::call_t!(
+            limiter,
+            |reply| LimiterMsg::Check {
+                identity,
+                ip,
+                reply
+            },
+            5_000
+        )?)
     }
 
     /// Journals a change (not yet durable), applies it, and queues its answer for the flush.
     fn stage(
         &mut self,
         myself: &ActorRef<TenantMsg>,
-        change: super::commands::Change,
-        answer: Reply,
-        ctx: &RequestCtx,
-        reply: ReplyPort,
+        change: Change,
+        answer: Result<Reply, TenantError>,
+        actor: Principal,
+        ip: Option<std::net::IpAddr>,
+        reply: Option<ReplyPort>,
     ) -> Result<(), ActorProcessingErr> {
         let Phase::Ready(live) = &mut self.phase else {
             return Ok(());
         };
         let seq = live.state.last_seq + 1;
-        let record = change.into_record(seq, self.shared.clock.now(), ctx);
+        let record = change.into_record(seq, self.shared.clock.now(), actor, ip);
         live.journal.stage(&record)?;
         live.state.apply(seq, &record.op);
         live.staged_audit.push(record.audit_entry());
-        live.waiting.push((reply, answer));
+        if let Some(reply) = reply {
+            live.waiting.push((reply, answer));
+        }
         if !live.flush_queued {
             live.flush_queued = true;
             myself.send_message(TenantMsg::Flush)?;
@@ -446,8 +614,9 @@ impl TenantActorState {
             return Err(Box::new(err));
         }
         for (reply, answer) in live.waiting.drain(..) {
-            let _ = reply.send(Ok(answer));
+            let _ = reply.send(answer);
         }
+        let effects = std::mem::take(&mut live.effects);
         let entries = std::mem::take(&mut live.staged_audit);
         // A snapshot rewrites whole files, so it waits for at least as many journal records as
         // the tenant holds members: its cost per write stays constant as the tenant grows.
@@ -460,8 +629,51 @@ impl TenantActorState {
         if !entries.is_empty() {
             self.send_audit(myself, entries).await?;
         }
+        for effect in effects {
+            self.start_effect(myself, effect).await?;
+        }
         if due_snapshot {
             self.snapshot().await?;
+        }
+        Ok(())
+    }
+
+    async fn start_effect(
+        &mut self,
+        myself: &ActorRef<TenantMsg>,
+        effect: Effect,
+    ) -> Result<(), ActorProcessingErr> {
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(());
+        };
+        if live.notifier.is_none() {
+            let args = NotifierArgs {
+                slug: self.slug.clone(),
+                mail_dir: self.paths.mail_dir(),
+                delivery: self.shared.config.delivery.clone(),
+                tenant: myself.clone(),
+            };
+            let name = self.shared.actor_name("notifier", &self.slug);
+            let (notifier, _) =
+                Actor::spawn_linked(Some(name), NotifierActor, args, myself.get_cell()).await?;
+            live.notifier = Some(notifier);
+        }
+        let tenant_name = live.state.meta.name.clone();
+        if let (
+            Some(notifier),
+            Effect::Deliver {
+                member,
+                channel,
+                secret,
+            },
+        ) = (&live.notifier, effect)
+        {
+            notifier.cast(NotifyMsg::Deliver {
+                member,
+                channel,
+                secret,
+                tenant_name,
+            })?;
         }
         Ok(())
     }
@@ -490,7 +702,10 @@ impl TenantActorState {
         let Phase::Ready(live) = &mut self.phase else {
             return Ok(());
         };
-        if live.journal.is_empty() {
+        let dirty = super::state::Collection::ALL
+            .iter()
+            .any(|c| live.state.is_dirty(*c));
+        if live.journal.is_empty() && !dirty {
             return Ok(());
         }
         if let (Some(last), Some(audit)) = (live.unaudited.back(), &live.audit) {
@@ -507,6 +722,7 @@ impl TenantActorState {
         if !live.unaudited.is_empty() {
             return Ok(());
         }
+        live.state.prune(self.shared.clock.now());
         let paths = &self.paths;
         let state = &live.state;
         let journal = &mut live.journal;
@@ -523,6 +739,15 @@ impl TenantActorState {
         if matches!(self.phase, Phase::Ready(_)) {
             self.flush(myself).await?;
             self.snapshot().await?;
+        }
+        if let Phase::Ready(live) = &mut self.phase {
+            if let Some(limiter) = live.limiter.take() {
+                limiter.stop(Some("tenant stopping".into()));
+            }
+            if let Some(notifier) = live.notifier.take() {
+                // Deliveries already queued still go out.
+                let _ = notifier.drain_and_wait(Some(CHILD_STOP_TIMEOUT)).await;
+            }
         }
         if let Phase::Ready(live) = &mut self.phase
             && let Some(audit) = live.audit.take()
@@ -577,5 +802,15 @@ impl TenantActorState {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// The identity whose sign-in bucket a request draws from (`Some(None)`: only the address's).
+fn sign_in_identity(request: &Request) -> Option<Option<String>> {
+    match request {
+        Request::OtpRequest { identity, .. } => Some(Some(identity.key())),
+        Request::MagicRequest { email } => Some(Some(format!("email:{email}"))),
+        Request::OtpVerify { .. } | Request::MagicVerify { .. } => Some(None),
+        _ => None,
     }
 }

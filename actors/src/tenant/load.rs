@@ -8,7 +8,9 @@ use std::io;
 use jiff::Timestamp;
 
 use super::commands::{JournalRecord, NewTenant};
-use super::state::{Collection, Features, Member, TenantMeta, TenantState, TenantStatus};
+use super::state::{
+    AuthData, COLLECTIONS, Collection, Features, Member, TenantMeta, TenantState, TenantStatus,
+};
 use crate::catalog::{Catalog, RoleMatrix};
 use crate::domain::MemberId;
 use crate::error::TenantError;
@@ -92,9 +94,11 @@ pub fn create(paths: &TenantPaths, new: &NewTenant, now: Timestamp) -> Result<Lo
         },
         roles: catalog.default_roles.clone(),
         members: BTreeMap::new(),
+        auth: AuthData::default(),
+        keys: BTreeMap::new(),
         contacts: Default::default(),
-        seqs: [0; 4],
-        dirty: [true; 4],
+        seqs: [0; COLLECTIONS],
+        dirty: [true; COLLECTIONS],
         last_seq: 0,
     };
     write_dirty(paths, &state)?;
@@ -120,18 +124,31 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
         load_snapshot::<RoleMatrix>(&paths.roles())?.ok_or_else(|| missing("roles.json"))?;
     let (members_seq, members) = load_snapshot::<BTreeMap<MemberId, Member>>(&paths.members())?
         .ok_or_else(|| missing("members.json"))?;
-    let seqs = [meta_seq, features_seq, roles_seq, members_seq];
+    // Files that later versions added start empty for tenants made before them.
+    let (auth_seq, auth) = load_snapshot::<AuthData>(&paths.auth())?.unwrap_or_default();
+    let (keys_seq, keys) = load_snapshot(&paths.keys())?.unwrap_or_default();
+    let seqs = [
+        meta_seq,
+        features_seq,
+        roles_seq,
+        members_seq,
+        auth_seq,
+        keys_seq,
+    ];
     let mut state = TenantState {
         meta,
         features,
         roles,
         members,
+        auth,
+        keys,
         contacts: Default::default(),
         seqs,
-        dirty: [false; 4],
+        dirty: [false; COLLECTIONS],
         last_seq: seqs.into_iter().max().unwrap_or(0),
     };
     state.reindex();
+    enforce_plan_gate(&mut state);
     // Only records the audit trail lacks are kept; the others are applied and dropped.
     let audited = crate::audit::audited_seq(&paths.audit())?;
     let newest_snapshot = seqs.into_iter().max().unwrap_or(0);
@@ -161,6 +178,27 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
     })
 }
 
+/// A module above the tenant's plan stays off, even when `features.json` was edited by hand to
+/// switch it on (the file is left as it is; the next snapshot writes the corrected map).
+fn enforce_plan_gate(state: &mut TenantState) {
+    let catalog = Catalog::get();
+    let plan = state.meta.plan;
+    let mut changed = false;
+    for (module, enabled) in state.features.modules.iter_mut() {
+        let allowed = catalog
+            .module(module)
+            .is_some_and(|m| m.requires_plan <= plan);
+        if *enabled && !allowed {
+            tracing::warn!(tenant = %state.meta.slug, %module, "module above the plan switched off");
+            *enabled = false;
+            changed = true;
+        }
+    }
+    if changed {
+        state.touch(Collection::Features);
+    }
+}
+
 /// Writes every collection changed since its last snapshot, at the state's last seq.
 pub fn write_dirty(
     paths: &TenantPaths,
@@ -179,6 +217,8 @@ pub fn write_dirty(
             Collection::Roles => (paths.roles(), snapshot_bytes(seq, &state.roles)?),
             // The largest file is written compact; the others stay readable by people.
             Collection::Members => (paths.members(), snapshot_compact(seq, &state.members)?),
+            Collection::Auth => (paths.auth(), snapshot_compact(seq, &state.auth)?),
+            Collection::Keys => (paths.keys(), snapshot_bytes(seq, &state.keys)?),
         };
         files.push((path, bytes));
         written.push(collection);
@@ -193,8 +233,9 @@ pub fn write_dirty(
 mod tests {
     use super::*;
     use crate::catalog::Plan;
+    use crate::domain::Principal;
     use crate::domain::Slug;
-    use crate::tenant::commands::{Change, RequestCtx};
+    use crate::tenant::commands::Change;
     use crate::tenant::state::{MemberStatus, Op};
 
     fn stage_member(loaded: &mut Loaded, n: u32) {
@@ -206,13 +247,9 @@ mod tests {
             role: "member".into(),
             status: MemberStatus::Active,
             created_at: Timestamp::UNIX_EPOCH,
+            epoch: 0,
         };
         let seq = loaded.state.last_seq + 1;
-        let ctx = RequestCtx {
-            principal: crate::domain::Principal::System,
-            ip: None,
-            request_id: None,
-        };
         let change = Change {
             action: "member.create",
             module: "members",
@@ -220,7 +257,7 @@ mod tests {
             diff: serde_json::Value::Null,
             op: Op::AddMember { member },
         };
-        let record = change.into_record(seq, Timestamp::UNIX_EPOCH, &ctx);
+        let record = change.into_record(seq, Timestamp::UNIX_EPOCH, Principal::System, None);
         loaded.journal.stage(&record).expect("stage");
         loaded.state.apply(seq, &record.op);
     }

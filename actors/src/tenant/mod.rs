@@ -2,6 +2,7 @@
 //! directory.
 
 mod actor;
+mod auth;
 mod commands;
 mod load;
 mod state;
@@ -10,9 +11,12 @@ pub(crate) use actor::Admission;
 #[cfg(feature = "fault-injection")]
 pub use actor::Fault;
 pub use actor::{Creation, Envelope, TenantActor, TenantArgs, TenantMsg};
+pub use auth::{Access, Caller, Credential};
 pub use commands::{
-    JournalRecord, NewMember, NewTenant, Reply, Request, RequestCtx, TenantFace, field_diff,
+    AuditQuery, JournalRecord, MeView, MemberPatch, NewMember, NewTenant, Reply, Request,
+    RequestCtx, Secret, TenantFace, field_diff,
 };
 pub use state::{
-    Collection, Features, Member, MemberStatus, Op, TenantMeta, TenantState, TenantStatus,
+    ApiKey, Channel, Collection, Features, KeyScope, Member, MemberStatus, Op, TenantMeta,
+    TenantState, TenantStatus,
 };

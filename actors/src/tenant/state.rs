@@ -52,6 +52,79 @@ pub struct Member {
     pub role: String,
     pub status: MemberStatus,
     pub created_at: Timestamp,
+    /// Bumped when the member's role changes, the member is disabled, or an admin ends their
+    /// sessions: a session made under another epoch is dead.
+    #[serde(default)]
+    pub epoch: u32,
+}
+
+/// A signed-in browser. Stored under the SHA-256 of its id, never the id itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub member: MemberId,
+    pub epoch: u32,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// Kept in memory and saved with snapshots; after a crash it falls back to the last
+    /// snapshot, which can only end a session sooner.
+    pub last_seen: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Whatsapp,
+}
+
+/// A one-time code on its way to somebody: only its keyed hash is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtpFlow {
+    /// `email:…` or `phone:…`.
+    pub identity: String,
+    /// `None` for an identity no member has: the flow exists so that nothing tells them apart.
+    pub member: Option<MemberId>,
+    pub code_hash: String,
+    pub channel: Channel,
+    pub expires_at: Timestamp,
+    pub tries: u8,
+    pub used: bool,
+}
+
+/// Failed sign-ins of one identity, across every flow it asked for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lockout {
+    pub failures: u32,
+    pub locked_until: Option<Timestamp>,
+}
+
+/// `auth.json`: flows, lockouts and sessions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthData {
+    pub flows: BTreeMap<String, OtpFlow>,
+    pub lockouts: BTreeMap<String, Lockout>,
+    pub sessions: BTreeMap<String, Session>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyScope {
+    Read,
+    Write,
+    Admin,
+}
+
+/// An API key: acts for its creator, capped by its scope. Only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub scope: KeyScope,
+    pub creator: MemberId,
+    pub secret_hash: String,
+    pub created_at: Timestamp,
+    pub rotated_at: Option<Timestamp>,
+    pub last_used: Option<Timestamp>,
 }
 
 /// The snapshot files, each replaced on its own.
@@ -61,14 +134,20 @@ pub enum Collection {
     Features,
     Roles,
     Members,
+    Auth,
+    Keys,
 }
 
+pub const COLLECTIONS: usize = 6;
+
 impl Collection {
-    pub const ALL: [Collection; 4] = [
+    pub const ALL: [Collection; COLLECTIONS] = [
         Collection::Tenant,
         Collection::Features,
         Collection::Roles,
         Collection::Members,
+        Collection::Auth,
+        Collection::Keys,
     ];
 
     fn index(self) -> usize {
@@ -83,13 +162,52 @@ impl Collection {
 pub enum Op {
     /// The tenant was created (its files were written before this record); audit only.
     Created,
-    /// Somebody read data in a way that must be on the record (operator access); audit only.
+    /// Something that must be on the record but changes nothing (operator reads, deliveries).
     Accessed,
     SetStatus {
         status: TenantStatus,
     },
     AddMember {
         member: Member,
+    },
+    /// The whole member as it is now (name, contact, role, status, epoch).
+    UpdateMember {
+        member: Member,
+    },
+    SetRoles {
+        roles: RoleMatrix,
+    },
+    SetFeatures {
+        features: Features,
+    },
+    OtpIssued {
+        flow_id: String,
+        flow: OtpFlow,
+    },
+    OtpFailed {
+        flow_id: String,
+        identity: String,
+        locked_until: Option<Timestamp>,
+    },
+    SignedIn {
+        flow_id: String,
+        identity: String,
+        session_hash: String,
+        session: Session,
+    },
+    SignedOut {
+        session_hash: String,
+    },
+    KeyCreated {
+        key: ApiKey,
+    },
+    KeyRotated {
+        id: String,
+        secret_hash: String,
+        at: Timestamp,
+    },
+    KeyDeleted {
+        id: String,
     },
 }
 
@@ -98,10 +216,22 @@ impl Op {
         match self {
             Op::Created | Op::Accessed => None,
             Op::SetStatus { .. } => Some(Collection::Tenant),
-            Op::AddMember { .. } => Some(Collection::Members),
+            Op::AddMember { .. } | Op::UpdateMember { .. } => Some(Collection::Members),
+            Op::SetRoles { .. } => Some(Collection::Roles),
+            Op::SetFeatures { .. } => Some(Collection::Features),
+            Op::OtpIssued { .. }
+            | Op::OtpFailed { .. }
+            | Op::SignedIn { .. }
+            | Op::SignedOut { .. } => Some(Collection::Auth),
+            Op::KeyCreated { .. } | Op::KeyRotated { .. } | Op::KeyDeleted { .. } => {
+                Some(Collection::Keys)
+            }
         }
     }
 }
+
+/// Failed sign-ins that lock an identity, and tries that kill one flow.
+pub const MAX_FLOW_TRIES: u8 = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantState {
@@ -109,12 +239,14 @@ pub struct TenantState {
     pub features: Features,
     pub roles: RoleMatrix,
     pub members: BTreeMap<MemberId, Member>,
+    pub auth: AuthData,
+    pub keys: BTreeMap<String, ApiKey>,
     /// Email and phone → member, derived from `members` (never stored).
     pub contacts: HashMap<String, MemberId>,
     /// The journal seq each collection's file (or memory, once applied) includes.
-    pub seqs: [u64; 4],
+    pub seqs: [u64; COLLECTIONS],
     /// Collections changed since their file was last written.
-    pub dirty: [bool; 4],
+    pub dirty: [bool; COLLECTIONS],
     /// The last seq applied anywhere, i.e. the next record gets `last_seq + 1`.
     pub last_seq: u64,
 }
@@ -133,11 +265,69 @@ impl TenantState {
         match op {
             Op::Created | Op::Accessed => {}
             Op::SetStatus { status } => self.meta.status = *status,
-            Op::AddMember { member } => {
+            Op::AddMember { member } | Op::UpdateMember { member } => {
+                if let Some(old) = self.members.get(&member.id) {
+                    for key in contact_keys(old) {
+                        self.contacts.remove(&key);
+                    }
+                }
                 for key in contact_keys(member) {
                     self.contacts.insert(key, member.id.clone());
                 }
                 self.members.insert(member.id.clone(), member.clone());
+            }
+            Op::SetRoles { roles } => self.roles = roles.clone(),
+            Op::SetFeatures { features } => self.features = features.clone(),
+            Op::OtpIssued { flow_id, flow } => {
+                self.auth.flows.insert(flow_id.clone(), flow.clone());
+            }
+            Op::OtpFailed {
+                flow_id,
+                identity,
+                locked_until,
+            } => {
+                if let Some(flow) = self.auth.flows.get_mut(flow_id) {
+                    flow.tries = flow.tries.saturating_add(1);
+                }
+                let lockout = self.auth.lockouts.entry(identity.clone()).or_default();
+                lockout.failures = lockout.failures.saturating_add(1);
+                if locked_until.is_some() {
+                    lockout.locked_until = *locked_until;
+                    lockout.failures = 0;
+                }
+            }
+            Op::SignedIn {
+                flow_id,
+                identity,
+                session_hash,
+                session,
+            } => {
+                if let Some(flow) = self.auth.flows.get_mut(flow_id) {
+                    flow.used = true;
+                }
+                self.auth.lockouts.remove(identity);
+                self.auth
+                    .sessions
+                    .insert(session_hash.clone(), session.clone());
+            }
+            Op::SignedOut { session_hash } => {
+                self.auth.sessions.remove(session_hash);
+            }
+            Op::KeyCreated { key } => {
+                self.keys.insert(key.id.clone(), key.clone());
+            }
+            Op::KeyRotated {
+                id,
+                secret_hash,
+                at,
+            } => {
+                if let Some(key) = self.keys.get_mut(id) {
+                    key.secret_hash = secret_hash.clone();
+                    key.rotated_at = Some(*at);
+                }
+            }
+            Op::KeyDeleted { id } => {
+                self.keys.remove(id);
             }
         }
         self.seqs[i] = seq;
@@ -164,6 +354,45 @@ impl TenantState {
         by_email.or(by_phone).and_then(|id| self.members.get(id))
     }
 
+    pub fn member_by_identity(&self, identity: &str) -> Option<&Member> {
+        self.contacts
+            .get(identity)
+            .and_then(|id| self.members.get(id))
+    }
+
+    /// Drops what can never be used again: expired or spent flows, expired sessions and
+    /// lockouts. Only done before a snapshot, so replay never depends on it.
+    pub fn prune(&mut self, now: Timestamp) {
+        let before = (
+            self.auth.flows.len(),
+            self.auth.sessions.len(),
+            self.auth.lockouts.len(),
+        );
+        self.auth
+            .flows
+            .retain(|_, f| f.expires_at > now && !f.used && f.tries < MAX_FLOW_TRIES);
+        let members = &self.members;
+        self.auth.sessions.retain(|_, s| {
+            s.expires_at > now && members.get(&s.member).is_some_and(|m| m.epoch == s.epoch)
+        });
+        self.auth
+            .lockouts
+            .retain(|_, l| l.failures > 0 || l.locked_until.is_some_and(|t| t > now));
+        let after = (
+            self.auth.flows.len(),
+            self.auth.sessions.len(),
+            self.auth.lockouts.len(),
+        );
+        if before != after {
+            self.dirty[Collection::Auth.index()] = true;
+        }
+    }
+
+    /// Marks a collection changed outside the journal (in-memory times saved with snapshots).
+    pub fn touch(&mut self, collection: Collection) {
+        self.dirty[collection.index()] = true;
+    }
+
     pub fn seq_of(&self, collection: Collection) -> u64 {
         self.seqs[collection.index()]
     }
@@ -174,8 +403,8 @@ impl TenantState {
 
     /// After a snapshot: every collection is on disk at `seq`.
     pub fn mark_clean(&mut self, seq: u64) {
-        self.seqs = [seq; 4];
-        self.dirty = [false; 4];
+        self.seqs = [seq; COLLECTIONS];
+        self.dirty = [false; COLLECTIONS];
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -183,43 +412,46 @@ impl TenantState {
     }
 }
 
-fn contact_keys(member: &Member) -> impl Iterator<Item = String> + '_ {
+pub fn contact_keys(member: &Member) -> impl Iterator<Item = String> + '_ {
     let email = member.email.iter().map(|e| format!("email:{e}"));
     let phone = member.phone.iter().map(|p| format!("phone:{p}"));
     email.chain(phone)
 }
 
 #[cfg(test)]
+pub(crate) fn test_state() -> TenantState {
+    use crate::domain::Slug;
+    TenantState {
+        meta: TenantMeta {
+            slug: Slug::parse("acme").expect("slug"),
+            name: "Acme".into(),
+            plan: Plan::Pro,
+            sector: "corporate".into(),
+            sub_sector: None,
+            hosts: vec![],
+            status: TenantStatus::Enabled,
+            created_at: Timestamp::UNIX_EPOCH,
+        },
+        features: Features::default(),
+        roles: RoleMatrix::new(),
+        members: BTreeMap::new(),
+        auth: AuthData::default(),
+        keys: BTreeMap::new(),
+        contacts: HashMap::new(),
+        seqs: [0; COLLECTIONS],
+        dirty: [false; COLLECTIONS],
+        last_seq: 0,
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Slug;
-
-    fn state() -> TenantState {
-        TenantState {
-            meta: TenantMeta {
-                slug: Slug::parse("acme").expect("slug"),
-                name: "Acme".into(),
-                plan: Plan::Free,
-                sector: "corporate".into(),
-                sub_sector: None,
-                hosts: vec![],
-                status: TenantStatus::Enabled,
-                created_at: Timestamp::UNIX_EPOCH,
-            },
-            features: Features::default(),
-            roles: RoleMatrix::new(),
-            members: BTreeMap::new(),
-            contacts: HashMap::new(),
-            seqs: [0; 4],
-            dirty: [false; 4],
-            last_seq: 0,
-        }
-    }
 
     #[test]
     fn replay_skips_what_a_collection_already_holds() {
-        let mut state = state();
-        state.seqs = [5, 0, 0, 3];
+        let mut state = test_state();
+        state.seqs = [5, 0, 0, 3, 0, 0];
         state.apply(
             4,
             &Op::SetStatus {

@@ -125,10 +125,7 @@ pub async fn list_members(
     Path(raw): Path<String>,
 ) -> Result<Json<Vec<MemberOut>>, ApiError> {
     let target = Target::Slug(slug(&raw)?);
-    let request = Request::ListMembers {
-        record_access: true,
-    };
-    match ask(&state, target, ctx, request).await? {
+    match ask(&state, target, ctx, Request::ListMembers).await? {
         Reply::Members(members) => Ok(Json(members.into_iter().map(MemberOut::from).collect())),
         other => Err(unexpected(&other)),
     }
@@ -158,4 +155,25 @@ pub async fn inject_fault(
 #[serde(deny_unknown_fields)]
 pub struct FaultBody {
     pub fault: majlis_actors::tenant::Fault,
+}
+
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceBody {
+    pub secs: u64,
+}
+
+/// Test builds only: moves the runtime's clock forward.
+#[cfg(feature = "fault-injection")]
+pub async fn advance_clock(
+    State(state): State<AppState>,
+    Operator(_): Operator,
+    ApiJson(body): ApiJson<AdvanceBody>,
+) -> StatusCode {
+    state
+        .config
+        .clock
+        .advance(std::time::Duration::from_secs(body.secs));
+    StatusCode::NO_CONTENT
 }

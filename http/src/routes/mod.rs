@@ -1,4 +1,6 @@
 //! The routes, grouped by who may call them.
 
 pub mod admin;
+pub mod auth;
 pub mod public;
+pub mod tenant;

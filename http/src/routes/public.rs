@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::cache::CachedJson;
 use crate::dispatch::{ask, call_manager, unexpected};
 use crate::error::ApiError;
-use crate::extract::{Anonymous, TenantHost};
+use crate::extract::{Caller, TenantHost};
 use crate::wire::FaceOut;
 
 /// The discovery documents, built once from the shipped catalog.
@@ -82,7 +82,7 @@ pub async fn health(
 pub async fn tenant_face(
     State(state): State<AppState>,
     TenantHost(target): TenantHost,
-    Anonymous(ctx): Anonymous,
+    Caller(ctx): Caller,
 ) -> Result<Json<FaceOut>, ApiError> {
     match ask(&state, target, ctx, Request::PublicFace).await? {
         Reply::Face(face) => Ok(Json(face.into())),

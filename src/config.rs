@@ -12,9 +12,41 @@ use serde::Deserialize;
 pub const DEFAULT_CONFIG_FILE: &str = "config/majlis.toml";
 
 /// A value that must never reach a log or an error message.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        lenient_string(deserializer).map(Secret)
+    }
+}
+
+/// Environment values that look like numbers (`MAJLIS_OPERATOR_TOKEN=123456`) arrive as
+/// numbers; a string setting takes them as the text they were.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Int(i64),
+        Unsigned(u64),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::Text(s) => s,
+        Raw::Int(n) => n.to_string(),
+        Raw::Unsigned(n) => n.to_string(),
+        Raw::Float(n) => n.to_string(),
+        Raw::Bool(b) => b.to_string(),
+    })
+}
+
+fn lenient_option<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    lenient_string(deserializer).map(Some)
+}
 
 impl Secret {
     pub fn new(value: String) -> Self {
@@ -49,10 +81,13 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    #[serde(deserialize_with = "lenient_string")]
     pub bind: String,
     pub data_dir: PathBuf,
     pub mode: ModeSetting,
+    #[serde(deserialize_with = "lenient_option")]
     pub tenant: Option<String>,
+    #[serde(deserialize_with = "lenient_option")]
     pub base_domain: Option<String>,
     pub operator_token: Option<Secret>,
     pub secret: Option<Secret>,
@@ -66,6 +101,7 @@ pub struct Settings {
     pub restart_max: u32,
     pub restart_window_secs: u64,
     pub snapshot_every: u64,
+    #[serde(deserialize_with = "lenient_option")]
     pub operator_tenant: Option<String>,
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
@@ -78,19 +114,29 @@ pub struct Settings {
     pub edge_auth_burst: u32,
     pub edge_auth_per_ms: u64,
     pub sign_in_deadline_ms: u64,
+    #[serde(deserialize_with = "lenient_option")]
     pub public_url: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub mail_from: String,
+    #[serde(deserialize_with = "lenient_option")]
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
     pub smtp_tls: SmtpTlsSetting,
+    #[serde(deserialize_with = "lenient_option")]
     pub smtp_username: Option<String>,
     pub smtp_password: Option<Secret>,
+    #[serde(deserialize_with = "lenient_option")]
     pub whatsapp_base_url: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_version: String,
+    #[serde(deserialize_with = "lenient_option")]
     pub whatsapp_phone_number_id: Option<String>,
     pub whatsapp_token: Option<Secret>,
+    #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_template: String,
+    #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_language: String,
+    pub whatsapp_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -146,6 +192,7 @@ impl Default for Settings {
             whatsapp_token: None,
             whatsapp_template: "majlis_sign_in_code".into(),
             whatsapp_language: "en".into(),
+            whatsapp_timeout_ms: 10_000,
         }
     }
 }
@@ -193,6 +240,7 @@ const KNOWN_KEYS: &[&str] = &[
     "whatsapp_token",
     "whatsapp_template",
     "whatsapp_language",
+    "whatsapp_timeout_ms",
 ];
 
 #[derive(Debug, thiserror::Error)]

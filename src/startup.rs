@@ -120,7 +120,7 @@ pub fn runtime_config(settings: &Settings, secret: &Secret) -> Result<RuntimeCon
                 token: token.expose().to_owned(),
                 template: settings.whatsapp_template.clone(),
                 language: settings.whatsapp_language.clone(),
-                timeout: secs(10),
+                timeout: Duration::from_millis(settings.whatsapp_timeout_ms.max(1)),
             }),
             _ => None,
         },

@@ -243,8 +243,21 @@ impl TenantState {
                 if matches!(caller, Caller::Anonymous) {
                     return Err(TenantError::Unauthorized);
                 }
-                if !self.module_available(module) && !matches!(caller, Caller::OperatorAdmin) {
-                    return Err(TenantError::NotFound("module"));
+                if !matches!(caller, Caller::OperatorAdmin) {
+                    let found = Catalog::get()
+                        .module(module)
+                        .filter(|m| m.visible_in(&self.meta.sector))
+                        .ok_or(TenantError::NotFound("module"))?;
+                    if found.requires_plan > self.meta.plan {
+                        return Err(TenantError::PlanRequired(format!(
+                            "{} needs the {} plan or above",
+                            found.name,
+                            found.requires_plan.as_str()
+                        )));
+                    }
+                    if !self.module_available(module) {
+                        return Err(TenantError::NotFound("module"));
+                    }
                 }
                 if self.has_permission(caller, module, action) {
                     Ok(())

@@ -1,0 +1,1251 @@
+//! Identity and access over HTTP against the real binary: OTP sign-in by file mailer, SMTP and
+//! WhatsApp, sessions and their timeouts, revocation, rate limits, enumeration, the permission
+//! walk over every route, plan gates, API keys, the audit API and its CSV.
+
+#![cfg(feature = "fault-injection")]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{TestServer, audit_lines, command, error_code, eventually};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const FAST: (&str, &str) = ("MAJLIS_SIGN_IN_DEADLINE_MS", "20");
+
+async fn add(server: &TestServer, slug: &str, name: &str, email: &str, role: &str) -> String {
+    let response = server
+        .admin(Method::POST, &format!("/tenants/{slug}/members"))
+        .json(&json!({"name": name, "email": email, "role": role}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let member: Value = response.json().await.expect("json");
+    member["id"].as_str().expect("id").to_owned()
+}
+
+fn mail_files(server: &TestServer, slug: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(server.tenant_dir(slug).join("mail"))
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn code_in(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
+}
+
+async fn request_code(
+    server: &TestServer,
+    slug: &str,
+    identity: &str,
+    channel: &str,
+) -> reqwest::Response {
+    server
+        .tenant(slug, Method::POST, "/api/auth/otp/request")
+        .json(&json!({"identity": identity, "channel": channel}))
+        .send()
+        .await
+        .expect("request code")
+}
+
+/// Asks for a code by email and reads it from the file mailer.
+async fn code_by_mail(server: &TestServer, slug: &str, email: &str) -> (String, String) {
+    let before = mail_files(server, slug).len();
+    let response = request_code(server, slug, email, "email").await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let flow = response.json::<Value>().await.expect("json")["flow"]
+        .as_str()
+        .expect("flow")
+        .to_owned();
+    let code = eventually("the code by mail", Duration::from_secs(10), || async {
+        let files = mail_files(server, slug);
+        let newest = files.get(before)?;
+        code_in(&std::fs::read_to_string(newest).ok()?)
+    })
+    .await;
+    (flow, code)
+}
+
+async fn verify(server: &TestServer, slug: &str, flow: &str, code: &str) -> reqwest::Response {
+    server
+        .tenant(slug, Method::POST, "/api/auth/otp/verify")
+        .json(&json!({"flow": flow, "code": code}))
+        .send()
+        .await
+        .expect("verify")
+}
+
+fn cookie_of(response: &reqwest::Response) -> String {
+    let header = response.headers()["set-cookie"].to_str().expect("ascii");
+    header.split(';').next().expect("pair").to_owned()
+}
+
+async fn sign_in(server: &TestServer, slug: &str, email: &str) -> String {
+    let (flow, code) = code_by_mail(server, slug, email).await;
+    let response = verify(server, slug, &flow, &code).await;
+    assert_eq!(response.status(), StatusCode::OK, "sign-in of {email}");
+    cookie_of(&response)
+}
+
+async fn me(server: &TestServer, slug: &str, cookie: &str) -> StatusCode {
+    server
+        .tenant(slug, Method::GET, "/api/me")
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("me")
+        .status()
+}
+
+async fn advance(server: &TestServer, secs: u64) {
+    let response = server
+        .admin(Method::POST, "/clock/advance")
+        .json(&json!({"secs": secs}))
+        .send()
+        .await
+        .expect("advance");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn sign_in_with_an_emailed_code_then_sign_out() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    let id = add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+
+    let (flow, code) = code_by_mail(&server, "acme", "Amal@Acme.OM").await;
+    let response = verify(&server, "acme", &flow, &code).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for attribute in [
+        "__Host-majlis_session=",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+    ] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Domain"));
+    let cookie = cookie_of(&response);
+    let value = cookie.split_once('=').expect("pair").1;
+    assert!(
+        value.split('.').next().expect("id").len() >= 32,
+        "an id of at least 128 bits"
+    );
+
+    let profile: Value = server
+        .tenant("acme", Method::GET, "/api/me")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(profile["member"]["id"], id.as_str());
+    assert_eq!(profile["role"], "admin");
+    assert_eq!(profile["tenant"]["slug"], "acme");
+    assert!(
+        profile["modules"]
+            .as_array()
+            .expect("modules")
+            .contains(&json!("members"))
+    );
+
+    // The code works once.
+    assert_eq!(
+        error_code(verify(&server, "acme", &flow, &code).await).await,
+        (StatusCode::UNAUTHORIZED, "invalid_code".into())
+    );
+    // A second sign-in gets a new session id.
+    let second = sign_in(&server, "acme", "amal@acme.om").await;
+    assert_ne!(second, cookie);
+
+    let out = server
+        .tenant("acme", Method::POST, "/api/auth/logout")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .contains("Max-Age=0")
+    );
+    assert_eq!(me(&server, "acme", &cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&server, "acme", &second).await, StatusCode::OK);
+
+    // Sign-in attempts are on the record; the code never is.
+    let dir = server.tenant_dir("acme");
+    let lines = eventually("sign-in audited", Duration::from_secs(10), || async {
+        let lines = audit_lines(&dir);
+        lines
+            .iter()
+            .any(|l| l["action"] == "auth.signout")
+            .then_some(lines)
+    })
+    .await;
+    let actions: Vec<&str> = lines.iter().filter_map(|l| l["action"].as_str()).collect();
+    for expected in [
+        "auth.otp.request",
+        "auth.signin",
+        "auth.verify.fail",
+        "auth.signout",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let trail = std::fs::read_to_string(dir.join("audit.jsonl")).expect("trail");
+    assert!(
+        !trail.contains(&code),
+        "the code is never written to the audit trail"
+    );
+    for line in lines
+        .iter()
+        .filter(|l| l["action"].as_str().is_some_and(|a| a.starts_with("auth.")))
+    {
+        assert!(
+            !line.to_string().contains("amal@acme.om"),
+            "identities are masked in sign-in lines: {line}"
+        );
+    }
+}
+
+/// An SMTP server in this process that keeps every message it receives.
+#[derive(Clone, Default)]
+struct Sink {
+    current: Arc<Mutex<Vec<u8>>>,
+    messages: Arc<Mutex<Vec<String>>>,
+}
+
+impl mailin_embedded::Handler for Sink {
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current.lock().expect("lock").extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let message = std::mem::take(&mut *self.current.lock().expect("lock"));
+        self.messages
+            .lock()
+            .expect("lock")
+            .push(String::from_utf8_lossy(&message).into_owned());
+        mailin_embedded::response::OK
+    }
+}
+
+#[tokio::test]
+async fn codes_travel_through_a_real_smtp_server() {
+    let sink = Sink::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut smtp = mailin_embedded::Server::new(sink.clone());
+    smtp.with_name("sink.test").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = smtp.serve();
+    });
+
+    let port = port.to_string();
+    let server = TestServer::start_env(&[
+        FAST,
+        ("MAJLIS_SMTP_HOST", "127.0.0.1"),
+        ("MAJLIS_SMTP_PORT", &port),
+        ("MAJLIS_SMTP_TLS", "none"),
+        ("MAJLIS_MAIL_FROM", "Board Portal <portal@acme.om>"),
+    ])
+    .await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    let response = request_code(&server, "acme", "amal@acme.om", "email").await;
+    let flow = response.json::<Value>().await.expect("json")["flow"]
+        .as_str()
+        .expect("flow")
+        .to_owned();
+    let message = eventually(
+        "mail at the SMTP server",
+        Duration::from_secs(10),
+        || async { sink.messages.lock().expect("lock").first().cloned() },
+    )
+    .await;
+    assert!(message.contains("To: amal@acme.om"), "{message}");
+    assert!(message.contains("portal@acme.om"), "{message}");
+    let code = code_in(&message).expect("a code in the message");
+    assert_eq!(
+        verify(&server, "acme", &flow, &code).await.status(),
+        StatusCode::OK
+    );
+    assert!(
+        mail_files(&server, "acme").is_empty(),
+        "nothing went to the file mailer"
+    );
+}
+
+/// A stand-in for the WhatsApp Business Cloud API that records what it is sent.
+#[derive(Clone, Default)]
+struct FakeWhatsApp {
+    seen: Arc<Mutex<Vec<(String, String, Value)>>>,
+    /// 200, 500, or 0 for "never answer in time".
+    mode: Arc<Mutex<u16>>,
+}
+
+async fn start_fake_whatsapp(fake: FakeWhatsApp) -> String {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Uri};
+    async fn messages(
+        State(fake): State<FakeWhatsApp>,
+        uri: Uri,
+        headers: HeaderMap,
+        body: axum::Json<Value>,
+    ) -> (axum::http::StatusCode, axum::Json<Value>) {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        fake.seen
+            .lock()
+            .expect("lock")
+            .push((uri.path().to_owned(), auth, body.0));
+        let mode = *fake.mode.lock().expect("lock");
+        if mode == 0 {
+            std::future::pending::<()>().await;
+        }
+        let status = axum::http::StatusCode::from_u16(mode).unwrap_or(axum::http::StatusCode::OK);
+        (
+            status,
+            axum::Json(json!({"messages": [{"id": "wamid.test"}]})),
+        )
+    }
+    let app = axum::Router::new()
+        .route("/{version}/{phone}/messages", axum::routing::post(messages))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn whatsapp_codes_follow_the_cloud_api_and_fall_back_to_email() {
+    let fake = FakeWhatsApp::default();
+    *fake.mode.lock().expect("lock") = 200;
+    let base = start_fake_whatsapp(fake.clone()).await;
+    let server = TestServer::start_env(&[
+        FAST,
+        ("MAJLIS_WHATSAPP_BASE_URL", &base),
+        ("MAJLIS_WHATSAPP_PHONE_NUMBER_ID", "1234567890"),
+        ("MAJLIS_WHATSAPP_TOKEN", "wa-token"),
+        ("MAJLIS_WHATSAPP_TEMPLATE", "sign_in_code"),
+        ("MAJLIS_WHATSAPP_TIMEOUT_MS", "300"),
+    ])
+    .await;
+    server.create_tenant("acme", "pro").await;
+    let response = server
+        .admin(Method::POST, "/tenants/acme/members")
+        .json(&json!({"name": "Amal", "email": "amal@acme.om", "phone": "+968 9123 4567", "role": "admin"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let response = request_code(&server, "acme", "+96891234567", "whatsapp").await;
+    let flow = response.json::<Value>().await.expect("json")["flow"]
+        .as_str()
+        .expect("flow")
+        .to_owned();
+    let (path, auth, body) = eventually("the Cloud API call", Duration::from_secs(10), || async {
+        fake.seen.lock().expect("lock").first().cloned()
+    })
+    .await;
+    assert_eq!(path, "/v21.0/1234567890/messages");
+    assert_eq!(auth, "Bearer wa-token");
+    assert_eq!(body["messaging_product"], "whatsapp");
+    assert_eq!(body["to"], "96891234567");
+    assert_eq!(body["type"], "template");
+    assert_eq!(body["template"]["name"], "sign_in_code");
+    let code = body["template"]["components"][0]["parameters"][0]["text"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    assert_eq!(
+        verify(&server, "acme", &flow, &code).await.status(),
+        StatusCode::OK
+    );
+    assert!(mail_files(&server, "acme").is_empty());
+
+    for mode in [500, 0] {
+        *fake.mode.lock().expect("lock") = mode;
+        let before = mail_files(&server, "acme").len();
+        let response = request_code(&server, "acme", "+96891234567", "whatsapp").await;
+        let flow = response.json::<Value>().await.expect("json")["flow"]
+            .as_str()
+            .expect("flow")
+            .to_owned();
+        let code = eventually(
+            "the code by email instead",
+            Duration::from_secs(10),
+            || async {
+                let files = mail_files(&server, "acme");
+                code_in(&std::fs::read_to_string(files.get(before)?).ok()?)
+            },
+        )
+        .await;
+        assert_eq!(
+            verify(&server, "acme", &flow, &code).await.status(),
+            StatusCode::OK,
+            "mode {mode}"
+        );
+    }
+    let dir = server.tenant_dir("acme");
+    eventually("fallbacks audited", Duration::from_secs(10), || async {
+        let count = audit_lines(&dir)
+            .iter()
+            .filter(|l| l["action"] == "notify.whatsapp_fallback")
+            .count();
+        (count == 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn codes_expire_after_ten_minutes_on_the_servers_clock() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+
+    let (flow, code) = code_by_mail(&server, "acme", "amal@acme.om").await;
+    advance(&server, 599).await;
+    assert_eq!(
+        verify(&server, "acme", &flow, &code).await.status(),
+        StatusCode::OK
+    );
+
+    let (flow, code) = code_by_mail(&server, "acme", "amal@acme.om").await;
+    advance(&server, 601).await;
+    assert_eq!(
+        error_code(verify(&server, "acme", &flow, &code).await).await,
+        (StatusCode::UNAUTHORIZED, "code_expired".into())
+    );
+}
+
+#[tokio::test]
+async fn sessions_end_after_an_idle_hour_and_after_a_day_in_any_case() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+
+    let idle = sign_in(&server, "acme", "amal@acme.om").await;
+    advance(&server, 59 * 60).await;
+    assert_eq!(me(&server, "acme", &idle).await, StatusCode::OK);
+    advance(&server, 61 * 60).await;
+    assert_eq!(me(&server, "acme", &idle).await, StatusCode::UNAUTHORIZED);
+
+    let busy = sign_in(&server, "acme", "amal@acme.om").await;
+    for _ in 0..24 {
+        assert_eq!(me(&server, "acme", &busy).await, StatusCode::OK);
+        advance(&server, 59 * 60).await;
+    }
+    advance(&server, 30 * 60).await;
+    assert_eq!(
+        me(&server, "acme", &busy).await,
+        StatusCode::UNAUTHORIZED,
+        "24 h absolute limit"
+    );
+}
+
+#[tokio::test]
+async fn brute_force_kills_the_flow_and_then_locks_the_identity() {
+    let server = TestServer::start_env(&[FAST, ("MAJLIS_OTP_LOCK_AFTER", "8")]).await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+
+    let (flow, code) = code_by_mail(&server, "acme", "amal@acme.om").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(
+            error_code(verify(&server, "acme", &flow, wrong).await).await,
+            (StatusCode::UNAUTHORIZED, "invalid_code".into())
+        );
+    }
+    assert_eq!(
+        verify(&server, "acme", &flow, &code).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the 6th try fails even with the right code"
+    );
+
+    // A new code does not reset the count: two more failures (eight in all) lock the identity.
+    let (flow, code) = code_by_mail(&server, "acme", "amal@acme.om").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..2 {
+        assert_eq!(
+            verify(&server, "acme", &flow, wrong).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = verify(&server, "acme", &flow, &code).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.headers().contains_key("retry-after"));
+    advance(&server, 16 * 60).await;
+    let (flow, code) = code_by_mail(&server, "acme", "amal@acme.om").await;
+    assert_eq!(
+        verify(&server, "acme", &flow, &code).await.status(),
+        StatusCode::OK,
+        "the cool-down ends"
+    );
+}
+
+#[tokio::test]
+async fn code_requests_are_capped_per_address_in_each_tenant_and_at_the_edge() {
+    let server = TestServer::start_env(&[
+        FAST,
+        ("MAJLIS_OTP_IP_BURST", "3"),
+        ("MAJLIS_OTP_IP_PER_SECS", "3600"),
+    ])
+    .await;
+    server.create_tenant("acme", "pro").await;
+    for n in 0..3 {
+        let response = request_code(&server, "acme", &format!("p{n}@acme.om"), "email").await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let capped = request_code(&server, "acme", "p9@acme.om", "email").await;
+    assert!(capped.headers().contains_key("retry-after"));
+    assert_eq!(
+        error_code(capped).await,
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited".into())
+    );
+
+    let edge = TestServer::start_env(&[
+        FAST,
+        ("MAJLIS_EDGE_AUTH_BURST", "4"),
+        ("MAJLIS_EDGE_AUTH_PER_MS", "3600000"),
+    ])
+    .await;
+    for slug in ["one", "two", "three"] {
+        edge.create_tenant(slug, "pro").await;
+    }
+    let mut statuses = Vec::new();
+    for slug in ["one", "two", "three", "one", "two", "three"] {
+        statuses.push(request_code(&edge, slug, "x@y.om", "email").await.status());
+    }
+    assert_eq!(&statuses[..4], [StatusCode::ACCEPTED; 4]);
+    assert_eq!(
+        &statuses[4..],
+        [StatusCode::TOO_MANY_REQUESTS; 2],
+        "one address spraying many tenants"
+    );
+}
+
+#[tokio::test]
+async fn known_and_unknown_identities_look_the_same() {
+    let server = TestServer::start().await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    let mut seen = Vec::new();
+    for identity in [
+        "amal@acme.om",
+        "nobody@acme.om",
+        "amal@acme.om",
+        "+96899999999",
+    ] {
+        let start = std::time::Instant::now();
+        let response = request_code(&server, "acme", identity, "email").await;
+        let elapsed = start.elapsed();
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        let keys: Vec<String> = body.as_object().expect("object").keys().cloned().collect();
+        let flow_len = body["flow"].as_str().map(str::len);
+        seen.push((status, keys, flow_len, elapsed));
+    }
+    for (status, keys, flow_len, elapsed) in &seen {
+        assert_eq!(
+            (*status, keys.as_slice(), *flow_len),
+            (StatusCode::ACCEPTED, &["flow".to_owned()][..], Some(32))
+        );
+        assert!(
+            *elapsed >= Duration::from_millis(300),
+            "answered at the fixed deadline, took {elapsed:?}"
+        );
+    }
+    let slowest = seen.iter().map(|s| s.3).max().expect("max");
+    let fastest = seen.iter().map(|s| s.3).min().expect("min");
+    assert!(
+        slowest - fastest < Duration::from_millis(150),
+        "{fastest:?} .. {slowest:?}"
+    );
+}
+
+#[tokio::test]
+async fn role_change_disable_and_revoke_end_sessions_even_for_requests_in_flight() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    let bilal = add(&server, "acme", "Bilal", "bilal@acme.om", "member").await;
+    let admin = sign_in(&server, "acme", "amal@acme.om").await;
+    let member = sign_in(&server, "acme", "bilal@acme.om").await;
+    let server = Arc::new(server);
+
+    // The tenant is held busy; the role change and the member's request queue up in that order.
+    let stall = server
+        .admin(Method::POST, "/tenants/acme/fault")
+        .json(&json!({"fault": "stall"}))
+        .send()
+        .await
+        .expect("stall");
+    assert_eq!(stall.status(), StatusCode::ACCEPTED);
+    let change = {
+        let (server, admin, bilal) = (Arc::clone(&server), admin.clone(), bilal.clone());
+        tokio::spawn(async move {
+            server
+                .tenant("acme", Method::PATCH, &format!("/api/members/{bilal}"))
+                .header("cookie", admin)
+                .json(&json!({"role": "observer"}))
+                .send()
+                .await
+                .expect("patch")
+                .status()
+        })
+    };
+    eventually("the change queued", Duration::from_secs(5), || async {
+        (server.inspect("acme").await["inflight"].as_u64() >= Some(1)).then_some(())
+    })
+    .await;
+    let in_flight = {
+        let (server, member) = (Arc::clone(&server), member.clone());
+        tokio::spawn(async move { me(&server, "acme", &member).await })
+    };
+    assert_eq!(change.await.expect("task"), StatusCode::OK);
+    assert_eq!(
+        in_flight.await.expect("task"),
+        StatusCode::UNAUTHORIZED,
+        "the request in flight is refused"
+    );
+    assert_eq!(me(&server, "acme", &member).await, StatusCode::UNAUTHORIZED);
+
+    let member = sign_in(&server, "acme", "bilal@acme.om").await;
+    let revoke = server
+        .tenant(
+            "acme",
+            Method::POST,
+            &format!("/api/members/{bilal}/sessions/revoke"),
+        )
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoke.status(), StatusCode::OK);
+    assert_eq!(me(&server, "acme", &member).await, StatusCode::UNAUTHORIZED);
+
+    let member = sign_in(&server, "acme", "bilal@acme.om").await;
+    let disable = server
+        .tenant(
+            "acme",
+            Method::POST,
+            &format!("/api/members/{bilal}/disable"),
+        )
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(disable.status(), StatusCode::OK);
+    assert_eq!(me(&server, "acme", &member).await, StatusCode::UNAUTHORIZED);
+    let response = request_code(&server, "acme", "bilal@acme.om", "email").await;
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "no hint that the member is disabled"
+    );
+    let flow = response.json::<Value>().await.expect("json")["flow"]
+        .as_str()
+        .expect("flow")
+        .to_owned();
+    assert_eq!(
+        verify(&server, "acme", &flow, "123456").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "disabled members cannot sign in"
+    );
+    assert_eq!(me(&server, "acme", &admin).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_session_or_key_of_one_tenant_is_worthless_on_another() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("alpha", "pro").await;
+    server.create_tenant("bravo", "pro").await;
+    add(&server, "alpha", "Amal", "amal@acme.om", "admin").await;
+    add(&server, "bravo", "Amal", "amal@acme.om", "admin").await;
+    let cookie = sign_in(&server, "alpha", "amal@acme.om").await;
+    assert_eq!(
+        me(&server, "bravo", &cookie).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let key: Value = server
+        .tenant("alpha", Method::POST, "/api/keys")
+        .header("cookie", &cookie)
+        .json(&json!({"name": "sync", "scope": "admin"}))
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    let secret = key["secret"].as_str().expect("secret");
+    let on_alpha = server
+        .tenant("alpha", Method::GET, "/api/members")
+        .bearer_auth(secret)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(on_alpha.status(), StatusCode::OK);
+    let on_bravo = server
+        .tenant("bravo", Method::GET, "/api/members")
+        .bearer_auth(secret)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(on_bravo.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A well-formed body for each mutating route, so that the walk tests permissions, not parsing.
+fn sample_body(method: &Method, path: &str) -> Option<Value> {
+    match (method.as_str(), path) {
+        ("POST", "/api/members") => {
+            Some(json!({"name": "New", "email": "new@acme.om", "role": "member"}))
+        }
+        ("PATCH", "/api/members/{id}") => Some(json!({"name": "Renamed"})),
+        ("PUT", "/api/roles") => Some(json!({"admin": {"roles": ["read", "update"]}})),
+        ("PUT", "/api/features") => Some(json!({"modules": {"calendar": true}})),
+        ("POST", "/api/keys") => Some(json!({"name": "k", "scope": "read"})),
+        ("POST", "/api/auth/otp/request") => Some(json!({"identity": "x@y.om"})),
+        ("POST", "/api/auth/otp/verify") => Some(json!({"flow": "0".repeat(32), "code": "000000"})),
+        ("POST", "/api/auth/magic/request") => Some(json!({"email": "x@y.om"})),
+        ("GET", _) | ("DELETE", _) | ("POST", _) => None,
+        (method, path) => panic!("no sample body for {method} {path}: add one"),
+    }
+}
+
+#[tokio::test]
+async fn every_route_refuses_callers_without_a_session_or_the_permission() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    let target = add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    add(&server, "acme", "Omar", "omar@acme.om", "observer").await;
+    let observer = sign_in(&server, "acme", "omar@acme.om").await;
+
+    let routes = majlis_http::tenant_route_specs();
+    assert!(routes.len() >= 20, "the walk sees every tenant route");
+    for route in routes.iter().filter(|r| !r.public) {
+        let path = route.path.replace(
+            "{id}",
+            if route.path.contains("keys") {
+                "k_00000000000000000000"
+            } else {
+                &target
+            },
+        );
+        let build = || {
+            let request = server.tenant("acme", route.method.clone(), &path);
+            match sample_body(&route.method, route.path) {
+                Some(body) => request.json(&body),
+                None => request,
+            }
+        };
+        let anonymous = build().send().await.expect("send");
+        assert_eq!(
+            anonymous.status(),
+            StatusCode::UNAUTHORIZED,
+            "{} {} without a session",
+            route.method,
+            route.path
+        );
+
+        let mutating = route.method != Method::GET && route.path != "/api/auth/logout";
+        if mutating {
+            let response = build()
+                .header("cookie", &observer)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{} {} as an observer",
+                route.method,
+                route.path
+            );
+        }
+    }
+    assert_eq!(
+        me(&server, "acme", &observer).await,
+        StatusCode::OK,
+        "the walk changed nothing it may not"
+    );
+}
+
+#[tokio::test]
+async fn the_plan_gate_holds_against_the_api_and_a_hand_edited_file() {
+    let mut server = TestServer::start_env(&[FAST]).await;
+    let temp = server.take_temp();
+    server.create_tenant("small", "free").await;
+    add(&server, "small", "Amal", "amal@acme.om", "admin").await;
+    let admin = sign_in(&server, "small", "amal@acme.om").await;
+    let put = server
+        .tenant("small", Method::PUT, "/api/features")
+        .header("cookie", &admin)
+        .json(&json!({"modules": {"api_keys": true}}))
+        .send()
+        .await
+        .expect("put");
+    let (status, code) = error_code(put).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "plan_required")
+    );
+
+    let dir = server.tenant_dir("small");
+    let data = server.stop().await;
+    let path = dir.join("features.json");
+    let text = std::fs::read_to_string(&path).expect("features");
+    let edited = text.replace("\"api_keys\": false", "\"api_keys\": true");
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).expect("edit by hand");
+
+    let server = TestServer::start_in(&data, &[FAST]).await;
+    let admin = sign_in(&server, "small", "amal@acme.om").await;
+    let keys = server
+        .tenant("small", Method::POST, "/api/keys")
+        .header("cookie", &admin)
+        .json(&json!({"name": "k", "scope": "read"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        error_code(keys).await,
+        (StatusCode::FORBIDDEN, "plan_required".into()),
+        "a module above the plan stays off"
+    );
+    let features: Value = server
+        .tenant("small", Method::GET, "/api/features")
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(features["modules"]["api_keys"], false);
+    drop(temp);
+}
+
+#[tokio::test]
+async fn api_keys_are_scoped_rotated_and_revoked() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    let admin = sign_in(&server, "acme", "amal@acme.om").await;
+    let create = |scope: &'static str| {
+        server
+            .tenant("acme", Method::POST, "/api/keys")
+            .header("cookie", &admin)
+            .json(&json!({"name": scope, "scope": scope}))
+            .send()
+    };
+    let read: Value = create("read")
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let secret = read["secret"].as_str().expect("secret").to_owned();
+    assert!(secret.starts_with("mjk_") && secret.len() >= 4 + 22 + 1 + 32);
+    let list = server
+        .tenant("acme", Method::GET, "/api/members")
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(list.status(), StatusCode::OK);
+    let write = server
+        .tenant("acme", Method::POST, "/api/members")
+        .bearer_auth(&secret)
+        .json(&json!({"name": "X", "email": "x@acme.om", "role": "member"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        write.status(),
+        StatusCode::FORBIDDEN,
+        "a read key cannot write"
+    );
+
+    let keys: Value = server
+        .tenant("acme", Method::GET, "/api/keys")
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(keys[0]["last_used"].is_string());
+    assert!(keys[0].get("secret").is_none() && !keys.to_string().contains(&secret));
+
+    let id = read["id"].as_str().expect("id");
+    let rotated: Value = server
+        .tenant("acme", Method::POST, &format!("/api/keys/{id}/rotate"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let new_secret = rotated["secret"].as_str().expect("secret");
+    assert_eq!(
+        server
+            .tenant("acme", Method::GET, "/api/me")
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server
+            .tenant("acme", Method::GET, "/api/me")
+            .bearer_auth(new_secret)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::OK
+    );
+    let deleted = server
+        .tenant("acme", Method::DELETE, &format!("/api/keys/{id}"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .tenant("acme", Method::GET, "/api/me")
+            .bearer_auth(new_secret)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_operator_reads_on_the_record_and_cannot_write() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    let read = server
+        .tenant("acme", Method::GET, "/api/members")
+        .bearer_auth(common::TOKEN)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(read.status(), StatusCode::OK);
+    let write = server
+        .tenant("acme", Method::POST, "/api/members")
+        .bearer_auth(common::TOKEN)
+        .json(&json!({"name": "X", "email": "x@acme.om", "role": "member"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(write.status(), StatusCode::FORBIDDEN);
+    let dir = server.tenant_dir("acme");
+    eventually("operator read audited", Duration::from_secs(10), || async {
+        audit_lines(&dir)
+            .iter()
+            .any(|l| {
+                l["action"] == "operator.read"
+                    && l["actor"] == "operator"
+                    && l["module"] == "members"
+            })
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn roles_are_validated_and_superadmin_is_not_for_cloud_tenants() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    let admin = sign_in(&server, "acme", "amal@acme.om").await;
+    let put = |body: Value| {
+        server
+            .tenant("acme", Method::PUT, "/api/roles")
+            .header("cookie", &admin)
+            .json(&body)
+            .send()
+    };
+    let full = json!(["read", "create", "update", "delete"]);
+    for (body, expected) in [
+        (
+            json!({"admin": {"roles": full, "nonsense": ["read"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"admin": {"roles": ["fly"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"admin": {"roles": full}, "superadmin": {"roles": full}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"admin": {"roles": ["read"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"admin": {"roles": full, "members": full}, "clerk": {"members": ["read"]}}),
+            StatusCode::OK,
+        ),
+    ] {
+        assert_eq!(
+            put(body.clone()).await.expect("put").status(),
+            expected,
+            "{body}"
+        );
+    }
+    let member = server
+        .admin(Method::POST, "/tenants/acme/members")
+        .json(&json!({"name": "S", "email": "s@acme.om", "role": "superadmin"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(member.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_audit_api_pages_filters_and_exports_safe_csv() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    server.create_tenant("small", "free").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    add(&server, "small", "Amal", "amal@acme.om", "admin").await;
+    add(
+        &server,
+        "acme",
+        "=HYPERLINK(\"http://evil\")",
+        "evil@acme.om",
+        "member",
+    )
+    .await;
+    let admin = sign_in(&server, "acme", "amal@acme.om").await;
+
+    let page: Value = server
+        .tenant("acme", Method::GET, "/api/audit?module=members&limit=1")
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["lines"].as_array().expect("lines").len(), 1);
+    assert_eq!(page["lines"][0]["module"], "members");
+    let next = page["next"].as_u64().expect("a next page");
+    let second: Value = server
+        .tenant(
+            "acme",
+            Method::GET,
+            &format!("/api/audit?module=members&after={next}"),
+        )
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        second["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .all(|l| l["seq"].as_u64() > Some(next))
+    );
+    let bad = server
+        .tenant("acme", Method::GET, "/api/audit?from=yesterday")
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let csv = server
+        .tenant("acme", Method::GET, "/api/audit.csv")
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.expect("text");
+    assert!(text.starts_with("seq,at,actor,ip,action,module,target,diff,prev_hash,hash"));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut rows = 0;
+    for record in reader.records() {
+        let record = record.expect("a well-formed CSV row");
+        assert_eq!(record.len(), 10);
+        for cell in record.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "unescaped formula cell {cell:?}"
+            );
+        }
+        rows += 1;
+    }
+    assert!(rows >= 4);
+    assert!(
+        text.contains("HYPERLINK"),
+        "the hostile name is exported as data"
+    );
+
+    let small = sign_in(&server, "small", "amal@acme.om").await;
+    let refused = server
+        .tenant("small", Method::GET, "/api/audit.csv")
+        .header("cookie", &small)
+        .send()
+        .await
+        .expect("get");
+    let status = refused.status();
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("pro")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_offline_verifier_names_the_first_edited_line() {
+    let mut server = TestServer::start_env(&[FAST]).await;
+    let temp = server.take_temp();
+    server.create_tenant("acme", "pro").await;
+    for n in 0..4 {
+        add(
+            &server,
+            "acme",
+            &format!("M{n}"),
+            &format!("m{n}@acme.om"),
+            "member",
+        )
+        .await;
+    }
+    let dir = server.tenant_dir("acme");
+    let data = server.stop().await;
+    let ok = command(&data)
+        .args(["audit", "verify", "acme"])
+        .output()
+        .await
+        .expect("verify");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let path = dir.join("audit.jsonl");
+    let text = std::fs::read_to_string(&path).expect("trail");
+    std::fs::write(&path, text.replacen("M2", "M9", 1)).expect("edit");
+    let broken = command(&data)
+        .args(["audit", "verify", "acme"])
+        .output()
+        .await
+        .expect("verify");
+    assert!(!broken.status.success());
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("line 4"), "{stderr}");
+    drop(temp);
+}
+
+#[tokio::test]
+async fn magic_links_sign_in_once_when_the_tenant_turns_them_on() {
+    let server = TestServer::start_env(&[FAST]).await;
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    let ask = || {
+        server
+            .tenant("acme", Method::POST, "/api/auth/magic/request")
+            .json(&json!({"email": "amal@acme.om"}))
+            .send()
+    };
+    assert_eq!(
+        ask().await.expect("post").status(),
+        StatusCode::NOT_FOUND,
+        "off by default"
+    );
+
+    let admin = sign_in(&server, "acme", "amal@acme.om").await;
+    let on = server
+        .tenant("acme", Method::PUT, "/api/features")
+        .header("cookie", &admin)
+        .json(&json!({"flags": {"magic_link": true}}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(on.status(), StatusCode::OK);
+    let before = mail_files(&server, "acme").len();
+    assert_eq!(ask().await.expect("post").status(), StatusCode::ACCEPTED);
+    let link = eventually("the link by mail", Duration::from_secs(10), || async {
+        let raw = std::fs::read_to_string(mail_files(&server, "acme").get(before)?).ok()?;
+        // Undo quoted-printable soft line breaks.
+        let text = raw.replace("=\r\n", "").replace("=\n", "");
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.contains("/auth/magic/"))
+            .map(str::to_owned)
+    })
+    .await;
+    let token = link.rsplit('/').next().expect("token");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let follow = || {
+        client
+            .get(server.url(&format!("/auth/magic/{token}")))
+            .header("host", format!("acme.localhost:{}", server.port))
+            .send()
+    };
+    let first = follow().await.expect("get");
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = cookie_of(&first);
+    assert_eq!(me(&server, "acme", &cookie).await, StatusCode::OK);
+    assert_eq!(
+        follow().await.expect("get").status(),
+        StatusCode::UNAUTHORIZED,
+        "single use"
+    );
+}

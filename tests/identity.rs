@@ -1249,3 +1249,34 @@ async fn magic_links_sign_in_once_when_the_tenant_turns_them_on() {
         "single use"
     );
 }
+
+#[tokio::test]
+async fn sessions_live_in_the_tenant_and_survive_a_restart_or_a_crash() {
+    let mut server = TestServer::start_env(&[FAST]).await;
+    let temp = server.take_temp();
+    server.create_tenant("acme", "pro").await;
+    add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
+    let cookie = sign_in(&server, "acme", "amal@acme.om").await;
+    let data = server.stop().await;
+
+    let server = TestServer::start_in(&data, &[FAST]).await;
+    assert_eq!(
+        me(&server, "acme", &cookie).await,
+        StatusCode::OK,
+        "after a clean restart"
+    );
+    let crashed = sign_in(&server, "acme", "amal@acme.om").await;
+    let data = server.kill9().await;
+
+    let server = TestServer::start_in(&data, &[FAST]).await;
+    assert_eq!(
+        me(&server, "acme", &crashed).await,
+        StatusCode::OK,
+        "after kill -9"
+    );
+    // A forged cookie never reaches a session.
+    let last = if crashed.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &crashed[..crashed.len() - 1]);
+    assert_eq!(me(&server, "acme", &forged).await, StatusCode::UNAUTHORIZED);
+    drop(temp);
+}

@@ -3,20 +3,21 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use super::auth::Caller;
-use super::commands::{
-    Change, Decision, Effect, JournalRecord, NewTenant, Reply, Request, RequestCtx,
-};
+use super::children::{sign_in_identity, spawn_audit};
+use super::commands::{Change, Decision, Effect, JournalRecord, Reply, Request};
 use super::load::{self, LoadError, Loaded};
+#[cfg(feature = "fault-injection")]
+use super::messages::Fault;
+use super::messages::{Creation, Envelope, TenantMsg};
 use super::state::TenantState;
-use crate::audit::{AuditActor, AuditArgs, AuditEntry, AuditMsg};
+use crate::audit::{AuditEntry, AuditMsg};
 use crate::children::limiter::{LimiterActor, LimiterMsg};
-use crate::children::notifier::{DeliveryNote, NotifierActor, NotifierArgs, NotifyMsg};
+use crate::children::notifier::{NotifierActor, NotifierArgs, NotifyMsg};
 use crate::domain::Principal;
 use crate::domain::Slug;
 use crate::error::TenantError;
@@ -27,99 +28,6 @@ use crate::supervision::RestartBudget;
 
 /// How long a stopping tenant waits for its audit child.
 const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A request on its way to a tenant, with the port its answer goes to.
-#[derive(Debug)]
-pub struct Envelope {
-    pub ctx: RequestCtx,
-    pub request: Request,
-    pub reply: RpcReplyPort<Result<Reply, TenantError>>,
-    /// Counts this request against the tenant's in-flight bound until it is answered.
-    pub(crate) admission: Option<Admission>,
-}
-
-impl Envelope {
-    pub fn new(
-        ctx: RequestCtx,
-        request: Request,
-        reply: RpcReplyPort<Result<Reply, TenantError>>,
-    ) -> Self {
-        Self {
-            ctx,
-            request,
-            reply,
-            admission: None,
-        }
-    }
-
-    pub(crate) fn refuse(self, error: TenantError) {
-        let _ = self.reply.send(Err(error));
-    }
-}
-
-/// One unit of a tenant's in-flight count, given back when dropped.
-#[derive(Debug)]
-pub(crate) struct Admission(Arc<AtomicUsize>);
-
-impl Admission {
-    pub(crate) fn try_take(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Admission(Arc::clone(counter)))
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A tenant being created: the first thing its actor does.
-#[derive(Debug)]
-pub struct Creation {
-    pub tenant: NewTenant,
-    pub ctx: RequestCtx,
-    pub reply: RpcReplyPort<Result<Reply, TenantError>>,
-}
-
-#[cfg(feature = "fault-injection")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fault {
-    /// Panic in the tenant actor's handler.
-    Panic,
-    /// The next journal fdatasync fails.
-    FailNextFsync,
-    /// Panic in the audit child.
-    PanicAudit,
-    /// Hold the tenant's mailbox for two seconds (a slow disk, a long job).
-    Stall,
-}
-
-#[derive(Debug)]
-pub enum TenantMsg {
-    /// Sent to itself first: create or load the state.
-    Load,
-    Request(Envelope),
-    /// Flush the staged journal records and answer everybody waiting on them.
-    Flush,
-    /// The audit child has made the trail durable up to this seq.
-    Audited(u64),
-    /// The notifier reports a delivery that did not go as asked; it goes in the audit trail.
-    Notified(DeliveryNote),
-    Inspect {
-        view: TenantView,
-        reply: RpcReplyPort<Result<TenantView, TenantError>>,
-    },
-    /// Flush, snapshot, stop the children, then stop.
-    Passivate,
-    #[cfg(feature = "fault-injection")]
-    Fault(Fault, RpcReplyPort<Result<(), TenantError>>),
-}
 
 #[derive(Debug)]
 pub struct TenantActor;
@@ -288,31 +196,6 @@ impl Actor for TenantActor {
         }
         Ok(())
     }
-}
-
-async fn spawn_audit(
-    myself: &ActorRef<TenantMsg>,
-    shared: &Shared,
-    slug: &Slug,
-    paths: &TenantPaths,
-) -> Result<ActorRef<AuditMsg>, ActorProcessingErr> {
-    let name = shared.actor_name("audit", slug);
-    // A previous audit child of this tenant may still be on its way out: its name is the guard
-    // that two writers of one audit trail never overlap.
-    for _ in 0..200 {
-        let args = AuditArgs {
-            path: paths.audit(),
-            tenant: myself.clone(),
-        };
-        match Actor::spawn_linked(Some(name.clone()), AuditActor, args, myself.get_cell()).await {
-            Ok((actor, _)) => return Ok(actor),
-            Err(SpawnErr::ActorAlreadyRegistered(_)) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err(err) => return Err(Box::new(err)),
-        }
-    }
-    Err(format!("audit child {name} did not stop in time").into())
 }
 
 impl TenantActorState {
@@ -802,15 +685,5 @@ impl TenantActorState {
             _ => {}
         }
         Ok(())
-    }
-}
-
-/// The identity whose sign-in bucket a request draws from (`Some(None)`: only the address's).
-fn sign_in_identity(request: &Request) -> Option<Option<String>> {
-    match request {
-        Request::OtpRequest { identity, .. } => Some(Some(identity.key())),
-        Request::MagicRequest { email } => Some(Some(format!("email:{email}"))),
-        Request::OtpVerify { .. } | Request::MagicVerify { .. } => Some(None),
-        _ => None,
     }
 }

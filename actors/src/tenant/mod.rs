@@ -3,19 +3,24 @@
 
 mod actor;
 mod auth;
+mod children;
 mod commands;
+mod decide;
 mod load;
+mod messages;
+mod sign_in;
 mod state;
 
-pub(crate) use actor::Admission;
-#[cfg(feature = "fault-injection")]
-pub use actor::Fault;
-pub use actor::{Creation, Envelope, TenantActor, TenantArgs, TenantMsg};
+pub use actor::{TenantActor, TenantArgs};
 pub use auth::{Access, Caller, Credential};
 pub use commands::{
     AuditQuery, JournalRecord, MeView, MemberPatch, NewMember, NewTenant, Reply, Request,
     RequestCtx, Secret, TenantFace, field_diff,
 };
+pub(crate) use messages::Admission;
+#[cfg(feature = "fault-injection")]
+pub use messages::Fault;
+pub use messages::{Creation, Envelope, TenantMsg};
 pub use state::{
     ApiKey, Channel, Collection, Features, KeyScope, Member, MemberStatus, Op, TenantMeta,
     TenantState, TenantStatus,

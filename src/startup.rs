@@ -194,6 +194,7 @@ impl Application {
         let secret = load_or_create_secret(&settings)?;
         let config = runtime_config(&settings, &secret)?;
         let onprem = matches!(config.mode, Mode::OnPrem { .. });
+        let public_url = config.delivery.public_url.clone();
         let clock = Clock::system();
         let runtime = Runtime::start(config, clock.clone()).await?;
         let http = HttpConfig {
@@ -210,6 +211,7 @@ impl Application {
             sign_in_deadline: Duration::from_millis(settings.sign_in_deadline_ms),
             edge_auth_burst: settings.edge_auth_burst,
             edge_auth_per: Duration::from_millis(settings.edge_auth_per_ms.max(1)),
+            public_url,
             #[cfg(feature = "fault-injection")]
             clock,
         };

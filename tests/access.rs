@@ -158,9 +158,44 @@ fn sample_body(method: &Method, path: &str) -> Option<Value> {
         ("POST", "/api/auth/otp/request") => Some(json!({"identity": "x@y.om"})),
         ("POST", "/api/auth/otp/verify") => Some(json!({"flow": "0".repeat(32), "code": "000000"})),
         ("POST", "/api/auth/magic/request") => Some(json!({"email": "x@y.om"})),
+        ("POST", "/api/boards") => Some(json!({"name": "Audit Committee"})),
+        ("PATCH", "/api/boards/{id}") => Some(json!({"name": "Renamed"})),
+        ("PUT", "/api/boards/{id}/members/{member_id}") => Some(json!({"position": "member"})),
+        ("POST", "/api/meetings") => {
+            Some(json!({"board_id": "b_00000000000000000000", "title": "Q1",
+            "starts_at": "2027-01-10T10:00:00+04:00", "ends_at": "2027-01-10T12:00:00+04:00"}))
+        }
+        ("PATCH", "/api/meetings/{id}") => Some(json!({"title": "Renamed"})),
+        ("POST", "/api/meetings/{id}/agenda") => Some(json!({"title": "Item"})),
+        ("PATCH", "/api/meetings/{id}/agenda/{item_id}") => Some(json!({"title": "Item"})),
+        ("POST", "/api/meetings/{id}/agenda/reorder") => Some(json!({"order": []})),
+        ("PUT", "/api/meetings/{id}/rsvp") => Some(json!({"response": "yes"})),
+        ("PUT", "/api/meetings/{id}/attendance/{member_id}") => Some(json!({"status": "present"})),
+        ("POST", "/api/meetings/{id}/actions") => {
+            Some(json!({"title": "Do", "owner_id": "m_00000000000000000000"}))
+        }
+        ("PATCH", "/api/actions/{id}") => Some(json!({"status": "done"})),
         ("GET", _) | ("DELETE", _) | ("POST", _) => None,
         (method, path) => panic!("no sample body for {method} {path}: add one"),
     }
+}
+
+/// A well-formed id for each kind of path segment.
+fn sample_path(path: &str, member: &str) -> String {
+    let id = if path.contains("/keys/") {
+        "k_00000000000000000000"
+    } else if path.contains("/boards/") {
+        "b_00000000000000000000"
+    } else if path.contains("/meetings/") {
+        "g_00000000000000000000"
+    } else if path.contains("/actions/") {
+        "t_00000000000000000000"
+    } else {
+        member
+    };
+    path.replace("{id}", id)
+        .replace("{member_id}", member)
+        .replace("{item_id}", "a_00000000000000000000")
 }
 
 #[tokio::test]
@@ -174,14 +209,7 @@ async fn every_route_refuses_callers_without_a_session_or_the_permission() {
     let routes = majlis_http::tenant_route_specs();
     assert!(routes.len() >= 20, "the walk sees every tenant route");
     for route in routes.iter().filter(|r| !r.public) {
-        let path = route.path.replace(
-            "{id}",
-            if route.path.contains("keys") {
-                "k_00000000000000000000"
-            } else {
-                &target
-            },
-        );
+        let path = sample_path(route.path, &target);
         let build = || {
             let request = server.tenant("acme", route.method.clone(), &path);
             match sample_body(&route.method, route.path) {
@@ -198,7 +226,7 @@ async fn every_route_refuses_callers_without_a_session_or_the_permission() {
             route.path
         );
 
-        let mutating = route.method != Method::GET && route.path != "/api/auth/logout";
+        let mutating = route.method != Method::GET && !route.self_service;
         if mutating {
             let response = build()
                 .header("cookie", &observer)

@@ -72,6 +72,8 @@ pub struct HttpConfig {
     /// per `edge_auth_per`.
     pub edge_auth_burst: u32,
     pub edge_auth_per: Duration,
+    /// Where people reach a tenant, for links (`{slug}` is replaced).
+    pub public_url: String,
     /// Test builds only: the runtime's clock, moved by `POST /admin/api/clock/advance`.
     #[cfg(feature = "fault-injection")]
     pub clock: majlis_actors::Clock,

@@ -2,6 +2,7 @@
 //! runtime, and map the reply; they never touch files or shared mutable state.
 
 mod cache;
+mod calendar;
 mod csv_export;
 mod dispatch;
 mod edge_limit;
@@ -64,14 +65,23 @@ pub struct RouteSpec {
     pub path: &'static str,
     /// Answers without a credential (sign-in, the public face).
     pub public: bool,
+    /// Any signed-in member may call it for themself (sign out, answer an invitation, their feed).
+    pub self_service: bool,
 }
 
 fn tenant_routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
-    use routes::{auth, public, tenant};
+    use routes::{auth, public, tenant, workspace as ws};
     let spec = |method: Method, path: &'static str, public: bool| RouteSpec {
         method,
         path,
         public,
+        self_service: false,
+    };
+    let own = |method: Method, path: &'static str| RouteSpec {
+        method,
+        path,
+        public: false,
+        self_service: true,
     };
     vec![
         (
@@ -94,10 +104,7 @@ fn tenant_routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             spec(Method::GET, "/auth/magic/{id}", true),
             get(auth::magic_verify),
         ),
-        (
-            spec(Method::POST, "/api/auth/logout", false),
-            post(auth::logout),
-        ),
+        (own(Method::POST, "/api/auth/logout"), post(auth::logout)),
         (spec(Method::GET, "/api/me", false), get(tenant::me)),
         (
             spec(Method::GET, "/api/members", false),
@@ -160,6 +167,93 @@ fn tenant_routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             spec(Method::GET, "/api/audit.csv", false),
             get(tenant::audit_csv),
         ),
+        (
+            spec(Method::GET, "/api/boards", false),
+            get(ws::list_boards),
+        ),
+        (
+            spec(Method::POST, "/api/boards", false),
+            post(ws::create_board),
+        ),
+        (
+            spec(Method::PATCH, "/api/boards/{id}", false),
+            patch(ws::update_board),
+        ),
+        (
+            spec(Method::PUT, "/api/boards/{id}/members/{member_id}", false),
+            put(ws::set_board_member),
+        ),
+        (
+            spec(
+                Method::DELETE,
+                "/api/boards/{id}/members/{member_id}",
+                false,
+            ),
+            delete(ws::remove_board_member),
+        ),
+        (
+            spec(Method::GET, "/api/meetings", false),
+            get(ws::list_meetings),
+        ),
+        (
+            spec(Method::POST, "/api/meetings", false),
+            post(ws::create_meeting),
+        ),
+        (
+            spec(Method::GET, "/api/meetings/{id}", false),
+            get(ws::get_meeting),
+        ),
+        (
+            spec(Method::PATCH, "/api/meetings/{id}", false),
+            patch(ws::update_meeting),
+        ),
+        (
+            spec(Method::POST, "/api/meetings/{id}/cancel", false),
+            post(ws::cancel_meeting),
+        ),
+        (
+            spec(Method::POST, "/api/meetings/{id}/agenda", false),
+            post(ws::add_agenda_item),
+        ),
+        (
+            spec(Method::PATCH, "/api/meetings/{id}/agenda/{item_id}", false),
+            patch(ws::update_agenda_item),
+        ),
+        (
+            spec(Method::DELETE, "/api/meetings/{id}/agenda/{item_id}", false),
+            delete(ws::delete_agenda_item),
+        ),
+        (
+            spec(Method::POST, "/api/meetings/{id}/agenda/reorder", false),
+            post(ws::reorder_agenda),
+        ),
+        (own(Method::PUT, "/api/meetings/{id}/rsvp"), put(ws::rsvp)),
+        (
+            spec(
+                Method::PUT,
+                "/api/meetings/{id}/attendance/{member_id}",
+                false,
+            ),
+            put(ws::roll_call),
+        ),
+        (
+            spec(Method::POST, "/api/meetings/{id}/actions", false),
+            post(ws::create_action),
+        ),
+        (
+            spec(Method::PATCH, "/api/actions/{id}", false),
+            patch(ws::update_action),
+        ),
+        (
+            spec(Method::GET, "/api/actions", false),
+            get(ws::list_actions),
+        ),
+        (own(Method::GET, "/api/me/calendar"), get(ws::my_calendar)),
+        (
+            own(Method::POST, "/api/me/calendar/rotate"),
+            post(ws::rotate_calendar),
+        ),
+        (spec(Method::GET, "/ics/{id}", true), get(ws::feed)),
     ]
 }
 

@@ -74,6 +74,18 @@ impl TenantPaths {
     pub fn keys(&self) -> PathBuf {
         self.dir.join("api_keys.json")
     }
+    pub fn boards(&self) -> PathBuf {
+        self.dir.join("boards.json")
+    }
+    pub fn meetings(&self) -> PathBuf {
+        self.dir.join("meetings.json")
+    }
+    pub fn actions(&self) -> PathBuf {
+        self.dir.join("actions.json")
+    }
+    pub fn calendar(&self) -> PathBuf {
+        self.dir.join("calendar.json")
+    }
     /// Outgoing mail of the file mailer (`.eml` files), written by the notifier child.
     pub fn mail_dir(&self) -> PathBuf {
         self.dir.join("mail")

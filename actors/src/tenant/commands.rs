@@ -132,6 +132,7 @@ pub enum Request {
     Audit(AuditQuery),
     AuditExport(AuditQuery),
     SetStatus(TenantStatus),
+    Workspace(super::workspace::WorkspaceRequest),
 }
 
 impl Request {
@@ -161,6 +162,7 @@ impl Request {
             Request::Audit(_) => Access::Perm("audit", Read),
             Request::AuditExport(_) => Access::Perm("audit_export", Read),
             Request::SetStatus(_) => Access::OperatorAdmin,
+            Request::Workspace(request) => request.access(),
         }
     }
 
@@ -219,6 +221,7 @@ pub enum Reply {
         lines: Vec<AuditLine>,
         next: Option<u64>,
     },
+    Workspace(super::workspace::WorkspaceReply),
 }
 
 /// One line of `journal.jsonl`: the audit facts and the op itself.

@@ -201,6 +201,7 @@ impl TenantState {
                 };
                 Ok(Decision::write(change, Reply::Done))
             }
+            Request::Workspace(request) => self.decide_workspace(request, now, caller, auth),
             Request::Audit(_) | Request::AuditExport(_) => Err(TenantError::Internal(
                 "audit queries are answered by the audit child".into(),
             )),

@@ -96,6 +96,7 @@ pub fn create(paths: &TenantPaths, new: &NewTenant, now: Timestamp) -> Result<Lo
         members: BTreeMap::new(),
         auth: AuthData::default(),
         keys: BTreeMap::new(),
+        workspace: Default::default(),
         contacts: Default::default(),
         seqs: [0; COLLECTIONS],
         dirty: [true; COLLECTIONS],
@@ -127,6 +128,10 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
     // Files that later versions added start empty for tenants made before them.
     let (auth_seq, auth) = load_snapshot::<AuthData>(&paths.auth())?.unwrap_or_default();
     let (keys_seq, keys) = load_snapshot(&paths.keys())?.unwrap_or_default();
+    let (boards_seq, boards) = load_snapshot(&paths.boards())?.unwrap_or_default();
+    let (meetings_seq, meetings) = load_snapshot(&paths.meetings())?.unwrap_or_default();
+    let (actions_seq, actions) = load_snapshot(&paths.actions())?.unwrap_or_default();
+    let (calendar_seq, calendar) = load_snapshot(&paths.calendar())?.unwrap_or_default();
     let seqs = [
         meta_seq,
         features_seq,
@@ -134,6 +139,10 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
         members_seq,
         auth_seq,
         keys_seq,
+        boards_seq,
+        meetings_seq,
+        actions_seq,
+        calendar_seq,
     ];
     let mut state = TenantState {
         meta,
@@ -142,6 +151,12 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
         members,
         auth,
         keys,
+        workspace: super::workspace::Workspace {
+            boards,
+            meetings,
+            actions,
+            calendar,
+        },
         contacts: Default::default(),
         seqs,
         dirty: [false; COLLECTIONS],
@@ -219,6 +234,22 @@ pub fn write_dirty(
             Collection::Members => (paths.members(), snapshot_compact(seq, &state.members)?),
             Collection::Auth => (paths.auth(), snapshot_compact(seq, &state.auth)?),
             Collection::Keys => (paths.keys(), snapshot_bytes(seq, &state.keys)?),
+            Collection::Boards => (
+                paths.boards(),
+                snapshot_bytes(seq, &state.workspace.boards)?,
+            ),
+            Collection::Meetings => (
+                paths.meetings(),
+                snapshot_compact(seq, &state.workspace.meetings)?,
+            ),
+            Collection::Actions => (
+                paths.actions(),
+                snapshot_compact(seq, &state.workspace.actions)?,
+            ),
+            Collection::Calendar => (
+                paths.calendar(),
+                snapshot_bytes(seq, &state.workspace.calendar)?,
+            ),
         };
         files.push((path, bytes));
         written.push(collection);

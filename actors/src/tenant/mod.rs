@@ -10,6 +10,7 @@ mod load;
 mod messages;
 mod sign_in;
 mod state;
+mod workspace;
 
 pub use actor::{TenantActor, TenantArgs};
 pub use auth::{Access, Caller, Credential};
@@ -24,4 +25,9 @@ pub use messages::{Creation, Envelope, TenantMsg};
 pub use state::{
     ApiKey, Channel, Collection, Features, KeyScope, Member, MemberStatus, Op, TenantMeta,
     TenantState, TenantStatus,
+};
+pub use workspace::{
+    ActionItem, ActionStatus, AgendaFields, AgendaItem, Attendance, Board, BoardKind, CalendarData,
+    FeedData, Meeting, MeetingFields, MeetingFilter, MeetingStatus, MeetingView, Position,
+    Presence, Quorum, QuorumView, Rsvp, RsvpResponse, WorkspaceReply, WorkspaceRequest,
 };

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::workspace::{ActionItem, Board, Meeting, Workspace};
 use crate::catalog::{Plan, RoleMatrix};
 use crate::domain::{Email, HostName, MemberId, Phone};
 
@@ -136,9 +137,13 @@ pub enum Collection {
     Members,
     Auth,
     Keys,
+    Boards,
+    Meetings,
+    Actions,
+    Calendar,
 }
 
-pub const COLLECTIONS: usize = 6;
+pub const COLLECTIONS: usize = 10;
 
 impl Collection {
     pub const ALL: [Collection; COLLECTIONS] = [
@@ -148,6 +153,10 @@ impl Collection {
         Collection::Members,
         Collection::Auth,
         Collection::Keys,
+        Collection::Boards,
+        Collection::Meetings,
+        Collection::Actions,
+        Collection::Calendar,
     ];
 
     fn index(self) -> usize {
@@ -209,6 +218,18 @@ pub enum Op {
     KeyDeleted {
         id: String,
     },
+    BoardSaved {
+        board: Board,
+    },
+    MeetingSaved {
+        meeting: Meeting,
+    },
+    ActionSaved {
+        action: ActionItem,
+    },
+    CalendarRotated {
+        member: MemberId,
+    },
 }
 
 impl Op {
@@ -226,6 +247,10 @@ impl Op {
             Op::KeyCreated { .. } | Op::KeyRotated { .. } | Op::KeyDeleted { .. } => {
                 Some(Collection::Keys)
             }
+            Op::BoardSaved { .. } => Some(Collection::Boards),
+            Op::MeetingSaved { .. } => Some(Collection::Meetings),
+            Op::ActionSaved { .. } => Some(Collection::Actions),
+            Op::CalendarRotated { .. } => Some(Collection::Calendar),
         }
     }
 }
@@ -241,6 +266,7 @@ pub struct TenantState {
     pub members: BTreeMap<MemberId, Member>,
     pub auth: AuthData,
     pub keys: BTreeMap<String, ApiKey>,
+    pub workspace: Workspace,
     /// Email and phone → member, derived from `members` (never stored).
     pub contacts: HashMap<String, MemberId>,
     /// The journal seq each collection's file (or memory, once applied) includes.
@@ -328,6 +354,24 @@ impl TenantState {
             }
             Op::KeyDeleted { id } => {
                 self.keys.remove(id);
+            }
+            Op::BoardSaved { board } => {
+                self.workspace
+                    .boards
+                    .insert(board.id.clone(), board.clone());
+            }
+            Op::MeetingSaved { meeting } => {
+                self.workspace
+                    .meetings
+                    .insert(meeting.id.clone(), meeting.clone());
+            }
+            Op::ActionSaved { action } => {
+                self.workspace
+                    .actions
+                    .insert(action.id.clone(), action.clone());
+            }
+            Op::CalendarRotated { member } => {
+                *self.workspace.calendar.entry(member.clone()).or_default() += 1;
             }
         }
         self.seqs[i] = seq;
@@ -437,6 +481,7 @@ pub(crate) fn test_state() -> TenantState {
         members: BTreeMap::new(),
         auth: AuthData::default(),
         keys: BTreeMap::new(),
+        workspace: Workspace::default(),
         contacts: HashMap::new(),
         seqs: [0; COLLECTIONS],
         dirty: [false; COLLECTIONS],
@@ -451,7 +496,7 @@ mod tests {
     #[test]
     fn replay_skips_what_a_collection_already_holds() {
         let mut state = test_state();
-        state.seqs = [5, 0, 0, 3, 0, 0];
+        state.seqs = [5, 0, 0, 3, 0, 0, 0, 0, 0, 0];
         state.apply(
             4,
             &Op::SetStatus {

@@ -1,0 +1,10 @@
+//! The board workspace: boards and committees with their members' positions, meetings with their
+//! agenda, RSVPs and roll call, quorum, action items, and calendar feed tokens.
+
+mod decide;
+mod model;
+mod requests;
+mod support;
+
+pub use model::*;
+pub use requests::*;

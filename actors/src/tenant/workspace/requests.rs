@@ -1,0 +1,174 @@
+//! What can be asked of the workspace, what each request needs, and what it answers.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use serde::Serialize;
+
+use super::model::*;
+use crate::catalog::Action;
+use crate::domain::MemberId;
+use crate::tenant::auth::Access;
+use crate::tenant::state::Member;
+
+#[derive(Debug)]
+pub enum WorkspaceRequest {
+    ListBoards,
+    CreateBoard {
+        name: String,
+        kind: BoardKind,
+        quorum: Quorum,
+    },
+    UpdateBoard {
+        id: String,
+        name: Option<String>,
+        quorum: Option<Quorum>,
+    },
+    SetBoardMember {
+        board: String,
+        member: MemberId,
+        position: Position,
+    },
+    RemoveBoardMember {
+        board: String,
+        member: MemberId,
+    },
+    ListMeetings(MeetingFilter),
+    GetMeeting {
+        id: String,
+    },
+    CreateMeeting(MeetingFields),
+    UpdateMeeting {
+        id: String,
+        fields: MeetingFields,
+    },
+    CancelMeeting {
+        id: String,
+    },
+    AddAgendaItem {
+        meeting: String,
+        fields: AgendaFields,
+    },
+    UpdateAgendaItem {
+        meeting: String,
+        item: String,
+        fields: AgendaFields,
+    },
+    DeleteAgendaItem {
+        meeting: String,
+        item: String,
+    },
+    ReorderAgenda {
+        meeting: String,
+        order: Vec<String>,
+    },
+    Rsvp {
+        meeting: String,
+        response: RsvpResponse,
+        note: Option<String>,
+    },
+    RollCall {
+        meeting: String,
+        member: MemberId,
+        status: Presence,
+        proxy_holder: Option<MemberId>,
+    },
+    CreateAction {
+        meeting: String,
+        title: String,
+        owner: MemberId,
+        due: Option<Date>,
+        agenda_item: Option<String>,
+    },
+    UpdateAction {
+        id: String,
+        status: ActionStatus,
+    },
+    ListActions {
+        owner: Option<MemberId>,
+    },
+    /// The meeting with everything its iCalendar form needs.
+    MeetingCalendar {
+        id: String,
+    },
+    /// The caller's feed URL token (made on first ask); `rotate` makes a new one.
+    CalendarToken {
+        rotate: bool,
+    },
+    /// The feed itself, by token: every meeting of the member's boards.
+    CalendarFeed {
+        token: String,
+    },
+}
+
+impl WorkspaceRequest {
+    pub fn access(&self) -> Access {
+        use Action::{Create, Delete, Read, Update};
+        use WorkspaceRequest::*;
+        match self {
+            ListBoards => Access::Perm("boards", Read),
+            CreateBoard { .. } => Access::Perm("boards", Create),
+            UpdateBoard { .. } | SetBoardMember { .. } | RemoveBoardMember { .. } => {
+                Access::Perm("boards", Update)
+            }
+            ListMeetings(_) | GetMeeting { .. } | Rsvp { .. } => Access::Perm("meetings", Read),
+            CreateMeeting(_) => Access::Perm("meetings", Create),
+            UpdateMeeting { .. } | RollCall { .. } => Access::Perm("meetings", Update),
+            CancelMeeting { .. } => Access::Perm("meetings", Delete),
+            AddAgendaItem { .. } => Access::Perm("agenda", Create),
+            UpdateAgendaItem { .. } | ReorderAgenda { .. } => Access::Perm("agenda", Update),
+            DeleteAgendaItem { .. } => Access::Perm("agenda", Delete),
+            CreateAction { .. } => Access::Perm("actions", Create),
+            UpdateAction { .. } => Access::Perm("actions", Update),
+            ListActions { .. } => Access::Perm("actions", Read),
+            MeetingCalendar { .. } | CalendarToken { .. } => Access::Perm("calendar", Read),
+            CalendarFeed { .. } => Access::Public,
+        }
+    }
+}
+
+/// A meeting as its readers see it: with numbering and quorum worked out.
+#[derive(Debug, Clone)]
+pub struct MeetingView {
+    pub meeting: Meeting,
+    /// Agenda item id → "1", "1.1", "2" …
+    pub numbers: BTreeMap<String, String>,
+    pub quorum: QuorumView,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct QuorumView {
+    pub voting_members: u32,
+    pub required: u32,
+    pub present: u32,
+    pub quorate: bool,
+}
+
+#[derive(Debug)]
+pub enum WorkspaceReply {
+    Boards(Vec<Board>),
+    Board(Board),
+    Meetings(Vec<MeetingView>),
+    Meeting(Box<MeetingView>),
+    Actions(Vec<ActionItem>),
+    Action(ActionItem),
+    Calendar(Box<CalendarData>),
+    CalendarToken { token: String },
+    Feed(Box<FeedData>),
+}
+
+/// What an iCalendar event is made of.
+#[derive(Debug, Clone)]
+pub struct CalendarData {
+    pub meeting: Meeting,
+    pub board: Board,
+    pub members: Vec<Member>,
+    pub organizer: Option<Member>,
+    pub tenant_slug: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedData {
+    pub events: Vec<CalendarData>,
+    pub member: Member,
+}

@@ -175,6 +175,7 @@ fn sample_body(method: &Method, path: &str) -> Option<Value> {
             Some(json!({"title": "Do", "owner_id": "m_00000000000000000000"}))
         }
         ("PATCH", "/api/actions/{id}") => Some(json!({"status": "done"})),
+        ("PATCH", "/api/meetings/{id}/minutes") => Some(json!({"text": "Minutes"})),
         ("GET", _) | ("DELETE", _) | ("POST", _) => None,
         (method, path) => panic!("no sample body for {method} {path}: add one"),
     }

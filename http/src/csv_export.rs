@@ -11,6 +11,21 @@ pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A CSV document: a header row, then every row, each cell made safe.
+pub fn table(
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> Result<Vec<u8>, String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header).map_err(|e| e.to_string())?;
+    for row in rows {
+        writer
+            .write_record(row.iter().map(|cell| safe_cell(cell).into_owned()))
+            .map_err(|e| e.to_string())?;
+    }
+    writer.into_inner().map_err(|e| e.to_string())
+}
+
 pub fn audit_csv(lines: &[AuditLine]) -> Result<Vec<u8>, String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [

@@ -70,7 +70,7 @@ pub struct RouteSpec {
 }
 
 fn tenant_routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
-    use routes::{auth, public, tenant, workspace as ws};
+    use routes::{auth, public, records, tenant, workspace as ws};
     let spec = |method: Method, path: &'static str, public: bool| RouteSpec {
         method,
         path,
@@ -254,6 +254,30 @@ fn tenant_routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(ws::rotate_calendar),
         ),
         (spec(Method::GET, "/ics/{id}", true), get(ws::feed)),
+        (
+            spec(Method::POST, "/api/meetings/{id}/minutes", false),
+            post(records::draft_minutes),
+        ),
+        (
+            spec(Method::PATCH, "/api/meetings/{id}/minutes", false),
+            patch(records::edit_minutes),
+        ),
+        (
+            spec(Method::POST, "/api/meetings/{id}/minutes/approve", false),
+            post(records::approve_minutes),
+        ),
+        (
+            spec(Method::GET, "/api/members.csv", false),
+            get(records::members_csv),
+        ),
+        (
+            spec(Method::GET, "/api/meetings.csv", false),
+            get(records::meetings_csv),
+        ),
+        (
+            spec(Method::GET, "/api/actions.csv", false),
+            get(records::actions_csv),
+        ),
     ]
 }
 

@@ -3,5 +3,6 @@
 pub mod admin;
 pub mod auth;
 pub mod public;
+pub mod records;
 pub mod tenant;
 pub mod workspace;

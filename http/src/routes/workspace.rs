@@ -30,7 +30,7 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-fn record_id(raw: &str, prefix: &str, what: &'static str) -> Result<String, ApiError> {
+pub(crate) fn record_id(raw: &str, prefix: &str, what: &'static str) -> Result<String, ApiError> {
     let ok = raw.len() == prefix.len() + 21
         && raw.starts_with(prefix)
         && raw.as_bytes()[prefix.len()] == b'_'
@@ -51,7 +51,7 @@ fn member_id(raw: &str) -> Result<MemberId, ApiError> {
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "member not found"))
 }
 
-async fn run(
+pub(crate) async fn run(
     state: &AppState,
     target: Target,
     ctx: RequestCtx,
@@ -94,7 +94,7 @@ fn reply_json(reply: WorkspaceReply) -> Result<Value, ApiError> {
     })
 }
 
-async fn answer(
+pub(crate) async fn answer(
     state: &AppState,
     target: Target,
     ctx: RequestCtx,
@@ -103,7 +103,7 @@ async fn answer(
     Ok(Json(reply_json(run(state, target, ctx, request).await?)?))
 }
 
-async fn created(
+pub(crate) async fn created(
     state: &AppState,
     target: Target,
     ctx: RequestCtx,

@@ -136,6 +136,7 @@ impl TenantState {
                     agenda: Vec::new(),
                     rsvps: BTreeMap::new(),
                     attendance: BTreeMap::new(),
+                    minutes: None,
                     created_at: now,
                 };
                 if !matches!(
@@ -484,6 +485,69 @@ impl TenantState {
                         ))
                     }
                 }
+            }
+            DraftMinutes { meeting } => {
+                let old = self.visible_meeting(caller, &meeting)?;
+                if old.minutes.is_some() {
+                    return Err(TenantError::Conflict(
+                        "the meeting has minutes already".into(),
+                    ));
+                }
+                if !matches!(
+                    old.status,
+                    MeetingStatus::InProgress | MeetingStatus::Closed
+                ) {
+                    return Err(TenantError::Conflict(
+                        "minutes are drafted once the meeting has started".into(),
+                    ));
+                }
+                let mut updated = old.clone();
+                updated.minutes = Some(Minutes {
+                    status: MinutesStatus::Draft,
+                    text: self.minutes_text(old),
+                    drafted_at: now,
+                    updated_at: now,
+                    approved_by: None,
+                    approved_at: None,
+                });
+                Ok(self.save_meeting("minutes.draft", Some(old), updated))
+            }
+            EditMinutes { meeting, text } => {
+                let old = self.visible_meeting(caller, &meeting)?;
+                let mut updated = old.clone();
+                let minutes = updated.minutes.as_mut().ok_or(not_found("minutes"))?;
+                if minutes.status == MinutesStatus::Approved {
+                    return Err(TenantError::Conflict("approved minutes are locked".into()));
+                }
+                check_text("text", &text, 200_000)?;
+                minutes.text = text;
+                minutes.updated_at = now;
+                Ok(self.save_meeting("minutes.update", Some(old), updated))
+            }
+            ApproveMinutes { meeting } => {
+                let old = self.visible_meeting(caller, &meeting)?;
+                if old.status != MeetingStatus::Closed {
+                    return Err(TenantError::Conflict(
+                        "minutes are approved after the meeting is closed".into(),
+                    ));
+                }
+                let approver = caller
+                    .member_id()
+                    .ok_or_else(|| {
+                        TenantError::Forbidden("minutes are approved by a member".into())
+                    })?
+                    .clone();
+                let mut updated = old.clone();
+                let minutes = updated.minutes.as_mut().ok_or(not_found("minutes"))?;
+                if minutes.status == MinutesStatus::Approved {
+                    return Err(TenantError::Conflict(
+                        "the minutes are approved already".into(),
+                    ));
+                }
+                minutes.status = MinutesStatus::Approved;
+                minutes.approved_by = Some(approver);
+                minutes.approved_at = Some(now);
+                Ok(self.save_meeting("minutes.approve", Some(old), updated))
             }
             CalendarFeed { token } => {
                 let (member_id, _) = token.split_once('.').ok_or(not_found("feed"))?;

@@ -2,6 +2,7 @@
 //! agenda, RSVPs and roll call, quorum, action items, and calendar feed tokens.
 
 mod decide;
+mod minutes;
 mod model;
 mod requests;
 mod support;

@@ -163,7 +163,28 @@ pub struct Meeting {
     pub agenda: Vec<AgendaItem>,
     pub rsvps: BTreeMap<MemberId, Rsvp>,
     pub attendance: BTreeMap<MemberId, Attendance>,
+    /// Drafted from the meeting's own record, edited, then approved and locked.
+    #[serde(default)]
+    pub minutes: Option<Minutes>,
     pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MinutesStatus {
+    Draft,
+    Approved,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Minutes {
+    pub status: MinutesStatus,
+    /// Markdown.
+    pub text: String,
+    pub drafted_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub approved_by: Option<MemberId>,
+    pub approved_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -96,6 +96,17 @@ pub enum WorkspaceRequest {
         rotate: bool,
     },
     /// The feed itself, by token: every meeting of the member's boards.
+    /// Drafts the minutes from the meeting's record.
+    DraftMinutes {
+        meeting: String,
+    },
+    EditMinutes {
+        meeting: String,
+        text: String,
+    },
+    ApproveMinutes {
+        meeting: String,
+    },
     CalendarFeed {
         token: String,
     },
@@ -123,6 +134,8 @@ impl WorkspaceRequest {
             ListActions { .. } => Access::Perm("actions", Read),
             MeetingCalendar { .. } | CalendarToken { .. } => Access::Perm("calendar", Read),
             CalendarFeed { .. } => Access::Public,
+            DraftMinutes { .. } => Access::Perm("minutes", Create),
+            EditMinutes { .. } | ApproveMinutes { .. } => Access::Perm("minutes", Update),
         }
     }
 }

@@ -222,7 +222,7 @@ pub enum Op {
         board: Board,
     },
     MeetingSaved {
-        meeting: Meeting,
+        meeting: Box<Meeting>,
     },
     ActionSaved {
         action: ActionItem,
@@ -363,7 +363,7 @@ impl TenantState {
             Op::MeetingSaved { meeting } => {
                 self.workspace
                     .meetings
-                    .insert(meeting.id.clone(), meeting.clone());
+                    .insert(meeting.id.clone(), (**meeting).clone());
             }
             Op::ActionSaved { action } => {
                 self.workspace

@@ -146,7 +146,7 @@ impl TenantState {
             target: meeting.id.clone(),
             diff: field_diff(old, Some(&meeting)),
             op: Op::MeetingSaved {
-                meeting: meeting.clone(),
+                meeting: Box::new(meeting.clone()),
             },
         };
         Decision::write(

@@ -70,6 +70,17 @@ async fn discovery_documents_are_public_cors_open_and_cacheable() {
         .await
         .expect("json");
     assert_eq!(health["status"], "ok");
+    let openapi: Value = server
+        .get("/api/openapi.json")
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    for path in ["/api/meetings/{id}/agenda", "/admin/api/tenants", "/api/auth/otp/request"] {
+        assert!(openapi["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
     assert_eq!(health["storage_writable"], true);
     assert_eq!(health["tenants_active"], 0);
     assert!(health["version"].is_string() && health["uptime_s"].is_u64());

@@ -23,6 +23,7 @@ use crate::wire::FaceOut;
 pub struct Discovery {
     pub sectors: CachedJson,
     pub modules: CachedJson,
+    pub openapi: CachedJson,
 }
 
 impl Discovery {
@@ -35,6 +36,10 @@ impl Discovery {
                 &serde_json::json!({ "modules": catalog.modules, "plans": catalog.plans }),
                 cache,
             ),
+            openapi: CachedJson::new(
+                &crate::openapi::document(&crate::route_table::all_route_specs()),
+                cache,
+            ),
         })
     }
 }
@@ -45,6 +50,11 @@ pub async fn sectors(State(state): State<AppState>, headers: HeaderMap) -> Respo
 
 pub async fn modules(State(state): State<AppState>, headers: HeaderMap) -> Response {
     state.discovery.modules.respond(&headers)
+}
+
+/// The OpenAPI 3 document of every route.
+pub async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    state.discovery.openapi.respond(&headers)
 }
 
 #[derive(Serialize)]

@@ -140,6 +140,7 @@ pub fn runtime_config(settings: &Settings, secret: &Secret) -> Result<RuntimeCon
         restart_window: Duration::from_secs(settings.restart_window_secs),
         snapshot_every: settings.snapshot_every.max(1),
         max_inflight_per_tenant: settings.max_inflight_per_tenant,
+        upload_limit: settings.upload_limit_bytes,
     })
 }
 

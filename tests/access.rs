@@ -14,9 +14,26 @@ use common::{TestServer, audit_lines, command, error_code, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// Requests queued or running in a tenant, as the manager counts them (it answers even while the
+/// tenant is busy).
+async fn inflight(server: &TestServer, slug: &str) -> u64 {
+    let list: Value = server
+        .admin(Method::GET, "/tenants")
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    list.as_array()
+        .and_then(|all| all.iter().find(|t| t["slug"] == slug))
+        .and_then(|t| t["inflight"].as_u64())
+        .unwrap_or(0)
+}
+
 #[tokio::test]
 async fn role_change_disable_and_revoke_end_sessions_even_for_requests_in_flight() {
-    let server = TestServer::start_env(&[FAST]).await;
+    let server = TestServer::start_env(&[FAST, ("MAJLIS_CALL_TIMEOUT_MS", "30000")]).await;
     server.create_tenant("acme", "pro").await;
     add(&server, "acme", "Amal", "amal@acme.om", "admin").await;
     let bilal = add(&server, "acme", "Bilal", "bilal@acme.om", "member").await;
@@ -27,7 +44,7 @@ async fn role_change_disable_and_revoke_end_sessions_even_for_requests_in_flight
     // The tenant is held busy; the role change and the member's request queue up in that order.
     let stall = server
         .admin(Method::POST, "/tenants/acme/fault")
-        .json(&json!({"fault": "stall"}))
+        .json(&json!({"fault": "stall_long"}))
         .send()
         .await
         .expect("stall");
@@ -46,13 +63,19 @@ async fn role_change_disable_and_revoke_end_sessions_even_for_requests_in_flight
         })
     };
     eventually("the change queued", Duration::from_secs(5), || async {
-        (server.inspect("acme").await["inflight"].as_u64() >= Some(1)).then_some(())
+        (inflight(&server, "acme").await >= 1).then_some(())
     })
     .await;
     let in_flight = {
         let (server, member) = (Arc::clone(&server), member.clone());
         tokio::spawn(async move { me(&server, "acme", &member).await })
     };
+    eventually(
+        "the member's request queued behind it",
+        Duration::from_secs(5),
+        || async { (inflight(&server, "acme").await >= 2).then_some(()) },
+    )
+    .await;
     assert_eq!(change.await.expect("task"), StatusCode::OK);
     assert_eq!(
         in_flight.await.expect("task"),
@@ -191,6 +214,8 @@ fn sample_path(path: &str, member: &str) -> String {
         "g_00000000000000000000"
     } else if path.contains("/actions/") {
         "t_00000000000000000000"
+    } else if path.contains("/documents/") {
+        "d_00000000000000000000"
     } else {
         member
     };
@@ -213,6 +238,11 @@ async fn every_route_refuses_callers_without_a_session_or_the_permission() {
         let path = sample_path(route.path, &target);
         let build = || {
             let request = server.tenant("acme", route.method.clone(), &path);
+            // Uploads are multipart: a small well-formed file.
+            if route.path.ends_with("/documents") || route.path.ends_with("/versions") {
+                let part = reqwest::multipart::Part::bytes(b"%PDF-1.7".to_vec()).file_name("a.pdf");
+                return request.multipart(reqwest::multipart::Form::new().part("file", part));
+            }
             match sample_body(&route.method, route.path) {
                 Some(body) => request.json(&body),
                 None => request,

@@ -78,8 +78,15 @@ async fn discovery_documents_are_public_cors_open_and_cacheable() {
         .json()
         .await
         .expect("json");
-    for path in ["/api/meetings/{id}/agenda", "/admin/api/tenants", "/api/auth/otp/request"] {
-        assert!(openapi["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/api/meetings/{id}/agenda",
+        "/admin/api/tenants",
+        "/api/auth/otp/request",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert_eq!(health["storage_writable"], true);
     assert_eq!(health["tenants_active"], 0);

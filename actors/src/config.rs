@@ -28,6 +28,8 @@ pub struct RuntimeConfig {
     pub snapshot_every: u64,
     /// Requests queued or running in one tenant before new ones are refused.
     pub max_inflight_per_tenant: usize,
+    /// Largest document upload, in bytes.
+    pub upload_limit: u64,
     pub auth: AuthConfig,
     pub delivery: DeliveryConfig,
 }
@@ -44,6 +46,7 @@ impl RuntimeConfig {
             restart_window: Duration::from_secs(10),
             snapshot_every: 1000,
             max_inflight_per_tenant: 256,
+            upload_limit: 50 * 1024 * 1024,
             auth: AuthConfig::default(),
             delivery: DeliveryConfig {
                 mail_from: "majlis <no-reply@localhost>".into(),

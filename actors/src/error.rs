@@ -35,6 +35,8 @@ pub enum TenantError {
     InvalidCode,
     #[error("the code has expired")]
     CodeExpired,
+    #[error("the upload is larger than {0} bytes")]
+    TooLarge(u64),
     #[error("storage failure; the tenant reloads from disk")]
     Storage,
     #[error("internal: {0}")]

@@ -16,11 +16,20 @@ pub async fn call_manager<T: Send + 'static>(
     state: &AppState,
     build: impl FnOnce(RpcReplyPort<T>) -> ManagerMsg,
 ) -> Result<T, ApiError> {
+    call_manager_within(state, state.config.call_timeout, build).await
+}
+
+/// Like `call_manager`, with a deadline of its own (uploads last as long as the client sends).
+pub async fn call_manager_within<T: Send + 'static>(
+    state: &AppState,
+    timeout: Duration,
+    build: impl FnOnce(RpcReplyPort<T>) -> ManagerMsg,
+) -> Result<T, ApiError> {
     let manager = state
         .manager
         .get()
         .ok_or_else(|| ApiError::unavailable("the tenant manager is restarting"))?;
-    match manager.call(build, Some(state.config.call_timeout)).await {
+    match manager.call(build, Some(timeout)).await {
         Ok(CallResult::Success(value)) => Ok(value),
         Ok(CallResult::Timeout) => Err(ApiError::timeout()),
         // The actor that held the reply port stopped (a crash, a restart): retryable.

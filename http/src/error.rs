@@ -161,6 +161,11 @@ impl From<TenantError> for ApiError {
                 "code_expired",
                 "the code has expired; ask for a new one",
             ),
+            TenantError::TooLarge(limit) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the file is larger than this server accepts ({limit} bytes)"),
+            ),
             TenantError::Storage => {
                 tracing::error!("a write failed to reach the disk; the tenant reloads");
                 ApiError::new(

@@ -21,7 +21,8 @@ pub struct RouteSpec {
 }
 
 pub(crate) fn tenant_routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
-    use routes::{auth, public, records, tenant, workspace as ws};
+    use axum::extract::DefaultBodyLimit;
+    use routes::{auth, documents as docs, public, records, tenant, workspace as ws};
     let spec = |method: Method, path: &'static str, public: bool| RouteSpec {
         method,
         path,
@@ -207,6 +208,23 @@ pub(crate) fn tenant_routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(ws::rotate_calendar),
         ),
         (spec(Method::GET, "/ics/{id}", true), get(ws::feed)),
+        // Uploads are limited by the documents child as they stream, not by the body limit.
+        (
+            spec(Method::POST, "/api/meetings/{id}/documents", false),
+            post(docs::upload).layer(DefaultBodyLimit::disable()),
+        ),
+        (
+            spec(Method::POST, "/api/documents/{id}/versions", false),
+            post(docs::replace).layer(DefaultBodyLimit::disable()),
+        ),
+        (
+            spec(Method::GET, "/api/documents/{id}", false),
+            get(docs::download),
+        ),
+        (
+            spec(Method::GET, "/api/meetings/{id}/pack", false),
+            get(docs::pack),
+        ),
         (
             spec(Method::POST, "/api/meetings/{id}/minutes", false),
             post(records::draft_minutes),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

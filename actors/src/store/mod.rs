@@ -86,6 +86,10 @@ impl TenantPaths {
     pub fn calendar(&self) -> PathBuf {
         self.dir.join("calendar.json")
     }
+    /// The board pack's files (`blobs/<sha256>`, `tmp/`), written by the documents child.
+    pub fn documents(&self) -> PathBuf {
+        self.dir.join("documents")
+    }
     /// Outgoing mail of the file mailer (`.eml` files), written by the notifier child.
     pub fn mail_dir(&self) -> PathBuf {
         self.dir.join("mail")

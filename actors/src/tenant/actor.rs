@@ -15,9 +15,11 @@ use super::load::{self, LoadError, Loaded};
 use super::messages::Fault;
 use super::messages::{Creation, Envelope, TenantMsg};
 use super::state::TenantState;
+use super::workspace::WorkspaceRequest;
 use crate::audit::{AuditEntry, AuditMsg};
-use crate::children::limiter::{LimiterActor, LimiterMsg};
-use crate::children::notifier::{NotifierActor, NotifierArgs, NotifyMsg};
+use crate::children::documents::DocumentsMsg;
+use crate::children::limiter::LimiterMsg;
+use crate::children::notifier::NotifyMsg;
 use crate::domain::Principal;
 use crate::domain::Slug;
 use crate::error::TenantError;
@@ -42,41 +44,42 @@ pub struct TenantArgs {
 
 #[derive(Debug)]
 pub struct TenantActorState {
-    slug: Slug,
-    paths: TenantPaths,
-    shared: Arc<Shared>,
-    manager: ActorRef<ManagerMsg>,
-    creation: Option<Creation>,
-    phase: Phase,
+    pub(super) slug: Slug,
+    pub(super) paths: TenantPaths,
+    pub(super) shared: Arc<Shared>,
+    pub(super) manager: ActorRef<ManagerMsg>,
+    pub(super) creation: Option<Creation>,
+    pub(super) phase: Phase,
 }
 
 #[derive(Debug)]
-enum Phase {
+pub(super) enum Phase {
     Loading,
     Ready(Box<Live>),
     /// The files are damaged: every request is refused until an operator acts.
     Broken(String),
 }
 
-type ReplyPort = RpcReplyPort<Result<Reply, TenantError>>;
+pub(super) type ReplyPort = RpcReplyPort<Result<Reply, TenantError>>;
 
 #[derive(Debug)]
-struct Live {
-    state: TenantState,
-    journal: crate::store::Journal,
+pub(super) struct Live {
+    pub(super) state: TenantState,
+    pub(super) journal: crate::store::Journal,
     /// Answers held until the staged records are durable.
-    waiting: Vec<(ReplyPort, Result<Reply, TenantError>)>,
-    flush_queued: bool,
+    pub(super) waiting: Vec<(ReplyPort, Result<Reply, TenantError>)>,
+    pub(super) flush_queued: bool,
     /// Audit entries of the staged records, handed to the audit child after the flush.
-    staged_audit: Vec<AuditEntry>,
+    pub(super) staged_audit: Vec<AuditEntry>,
     /// Entries sent to the audit child and not yet confirmed durable.
-    unaudited: VecDeque<AuditEntry>,
-    audit: Option<ActorRef<AuditMsg>>,
-    audit_budget: RestartBudget,
+    pub(super) unaudited: VecDeque<AuditEntry>,
+    pub(super) audit: Option<ActorRef<AuditMsg>>,
+    pub(super) audit_budget: RestartBudget,
     /// Work to start once the staged records are durable.
-    effects: Vec<Effect>,
-    limiter: Option<ActorRef<LimiterMsg>>,
-    notifier: Option<ActorRef<NotifyMsg>>,
+    pub(super) effects: Vec<Effect>,
+    pub(super) limiter: Option<ActorRef<LimiterMsg>>,
+    pub(super) notifier: Option<ActorRef<NotifyMsg>>,
+    pub(super) documents: Option<ActorRef<DocumentsMsg>>,
 }
 
 impl Actor for TenantActor {
@@ -110,6 +113,9 @@ impl Actor for TenantActor {
         match message {
             TenantMsg::Load => state.load(&myself).await,
             TenantMsg::Request(envelope) => state.handle_request(&myself, envelope).await,
+            TenantMsg::DocumentStored { pending, result } => {
+                state.document_stored(&myself, *pending, result)
+            }
             TenantMsg::Notified(note) => {
                 let change = Change {
                     action: note.action,
@@ -191,6 +197,9 @@ impl Actor for TenantActor {
                 if live.notifier.as_ref().is_some_and(|a| a.get_id() == id) {
                     live.notifier = None;
                 }
+                if live.documents.as_ref().is_some_and(|a| a.get_id() == id) {
+                    live.documents = None;
+                }
             }
             _ => {}
         }
@@ -234,6 +243,7 @@ impl TenantActorState {
             effects: Vec::new(),
             limiter: None,
             notifier: None,
+            documents: None,
         }));
         if !catch_up.is_empty() {
             // Every journal record must have its audit line; the child skips those it has.
@@ -365,6 +375,19 @@ impl TenantActorState {
             }
             return Ok(());
         }
+        if let Request::Workspace(
+            workspace @ (WorkspaceRequest::UploadDocument { .. }
+            | WorkspaceRequest::ReplaceDocument { .. }
+            | WorkspaceRequest::Download { .. }),
+        ) = request
+        {
+            return self
+                .transfer(myself, workspace, &caller, ctx.ip, reply)
+                .await;
+        }
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(());
+        };
         let module = request.module();
         let decision = match live.state.decide(request, now, &caller, auth) {
             Ok(decision) => decision,
@@ -420,42 +443,8 @@ impl TenantActorState {
         }
     }
 
-    /// Asks the limiter child for a token; `Err(seconds)` when the caller must wait.
-    async fn rate_limit(
-        &mut self,
-        myself: &ActorRef<TenantMsg>,
-        identity: Option<String>,
-        ip: Option<std::net::IpAddr>,
-    ) -> Result<Result<(), u64>, ActorProcessingErr> {
-        let Phase::Ready(live) = &mut self.phase else {
-            return Ok(Ok(()));
-        };
-        if live.limiter.is_none() {
-            let (limiter, _) = Actor::spawn_linked(
-                Some(self.shared.actor_name("limiter", &self.slug)),
-                LimiterActor,
-                self.shared.config.auth.clone(),
-                myself.get_cell(),
-            )
-            .await?;
-            live.limiter = Some(limiter);
-        }
-        let Some(limiter) = &live.limiter else {
-            return Ok(Ok(()));
-        };
-        Ok(ractor::call_t!(
-            limiter,
-            |reply| LimiterMsg::Check {
-                identity,
-                ip,
-                reply
-            },
-            5_000
-        )?)
-    }
-
     /// Journals a change (not yet durable), applies it, and queues its answer for the flush.
-    fn stage(
+    pub(super) fn stage(
         &mut self,
         myself: &ActorRef<TenantMsg>,
         change: Change,
@@ -517,46 +506,6 @@ impl TenantActorState {
         }
         if due_snapshot {
             self.snapshot().await?;
-        }
-        Ok(())
-    }
-
-    async fn start_effect(
-        &mut self,
-        myself: &ActorRef<TenantMsg>,
-        effect: Effect,
-    ) -> Result<(), ActorProcessingErr> {
-        let Phase::Ready(live) = &mut self.phase else {
-            return Ok(());
-        };
-        if live.notifier.is_none() {
-            let args = NotifierArgs {
-                slug: self.slug.clone(),
-                mail_dir: self.paths.mail_dir(),
-                delivery: self.shared.config.delivery.clone(),
-                tenant: myself.clone(),
-            };
-            let name = self.shared.actor_name("notifier", &self.slug);
-            let (notifier, _) =
-                Actor::spawn_linked(Some(name), NotifierActor, args, myself.get_cell()).await?;
-            live.notifier = Some(notifier);
-        }
-        let tenant_name = live.state.meta.name.clone();
-        if let (
-            Some(notifier),
-            Effect::Deliver {
-                member,
-                channel,
-                secret,
-            },
-        ) = (&live.notifier, effect)
-        {
-            notifier.cast(NotifyMsg::Deliver {
-                member,
-                channel,
-                secret,
-                tenant_name,
-            })?;
         }
         Ok(())
     }
@@ -627,6 +576,9 @@ impl TenantActorState {
             if let Some(limiter) = live.limiter.take() {
                 limiter.stop(Some("tenant stopping".into()));
             }
+            if let Some(documents) = live.documents.take() {
+                documents.stop(Some("tenant stopping".into()));
+            }
             if let Some(notifier) = live.notifier.take() {
                 // Deliveries already queued still go out.
                 let _ = notifier.drain_and_wait(Some(CHILD_STOP_TIMEOUT)).await;
@@ -676,6 +628,7 @@ impl TenantActorState {
         match (fault, &mut self.phase) {
             (Fault::Panic, _) => panic!("injected panic in tenant {}", self.slug),
             (Fault::Stall, _) => tokio::time::sleep(Duration::from_secs(2)).await,
+            (Fault::StallLong, _) => tokio::time::sleep(Duration::from_secs(10)).await,
             (Fault::FailNextFsync, Phase::Ready(live)) => live.journal.fail_next_flush = true,
             (Fault::PanicAudit, Phase::Ready(live)) => {
                 if let Some(audit) = &live.audit {

@@ -81,6 +81,8 @@ pub enum Fault {
     PanicAudit,
     /// Hold the tenant's mailbox for two seconds (a slow disk, a long job).
     Stall,
+    /// The same for ten seconds, for tests that must queue several requests behind it.
+    StallLong,
 }
 
 #[derive(Debug)]
@@ -94,6 +96,11 @@ pub enum TenantMsg {
     Audited(u64),
     /// The notifier reports a delivery that did not go as asked; it goes in the audit trail.
     Notified(DeliveryNote),
+    /// The documents child has stored (or refused) an upload's bytes.
+    DocumentStored {
+        pending: Box<super::workspace::PendingUpload>,
+        result: Result<crate::children::documents::StoredBlob, TenantError>,
+    },
     Inspect {
         view: TenantView,
         reply: RpcReplyPort<Result<TenantView, TenantError>>,

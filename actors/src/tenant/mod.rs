@@ -14,6 +14,11 @@ mod workspace;
 
 pub use actor::{TenantActor, TenantArgs};
 pub use auth::{Access, Caller, Credential};
+
+/// A random file name for temporary files.
+pub fn random_name() -> String {
+    auth::random_token(16)
+}
 pub use commands::{
     AuditQuery, JournalRecord, MeView, MemberPatch, NewMember, NewTenant, Reply, Request,
     RequestCtx, Secret, TenantFace, field_diff,
@@ -28,6 +33,8 @@ pub use state::{
 };
 pub use workspace::{
     ActionItem, ActionStatus, AgendaFields, AgendaItem, Attendance, Board, BoardKind, CalendarData,
-    FeedData, Meeting, MeetingFields, MeetingFilter, MeetingStatus, MeetingView, Position,
-    Presence, Quorum, QuorumView, Rsvp, RsvpResponse, WorkspaceReply, WorkspaceRequest,
+    Document, DocumentVersion, FeedData, IncomingFile, Meeting, MeetingFields, MeetingFilter,
+    MeetingStatus, MeetingView, PendingUpload, Position, Presence, Quorum, QuorumView, Rsvp,
+    RsvpResponse, UploadTarget, WorkspaceReply, WorkspaceRequest, clean_content_type,
+    clean_file_name,
 };

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod documents;
 pub mod public;
 pub mod records;
 pub mod tenant;

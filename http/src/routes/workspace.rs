@@ -86,6 +86,8 @@ fn reply_json(reply: WorkspaceReply) -> Result<Value, ApiError> {
         WorkspaceReply::Meeting(view) => meeting_json(&view),
         WorkspaceReply::Actions(actions) => json!(actions),
         WorkspaceReply::Action(action) => json!(action),
+        WorkspaceReply::Pack(documents) => json!(documents),
+        WorkspaceReply::Document(document) => json!(document),
         other => {
             return Err(ApiError::internal(&format!(
                 "unexpected workspace reply {other:?}"

@@ -137,6 +137,7 @@ impl TenantState {
                     rsvps: BTreeMap::new(),
                     attendance: BTreeMap::new(),
                     minutes: None,
+                    documents: Vec::new(),
                     created_at: now,
                 };
                 if !matches!(
@@ -549,6 +550,12 @@ impl TenantState {
                 minutes.approved_at = Some(now);
                 Ok(self.save_meeting("minutes.approve", Some(old), updated))
             }
+            UploadDocument { .. } | ReplaceDocument { .. } | Download { .. } => Err(
+                TenantError::Internal("document transfers go through the documents child".into()),
+            ),
+            Pack { meeting } => Ok(Decision::read(reply(WorkspaceReply::Pack(
+                self.pack(caller, &meeting)?,
+            )))),
             CalendarFeed { token } => {
                 let (member_id, _) = token.split_once('.').ok_or(not_found("feed"))?;
                 let member_id = MemberId::parse(member_id).map_err(|_| not_found("feed"))?;

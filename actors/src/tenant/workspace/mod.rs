@@ -2,10 +2,12 @@
 //! agenda, RSVPs and roll call, quorum, action items, and calendar feed tokens.
 
 mod decide;
+mod documents;
 mod minutes;
 mod model;
 mod requests;
 mod support;
 
+pub use documents::{PendingUpload, UploadTarget, clean_content_type, clean_file_name};
 pub use model::*;
 pub use requests::*;

@@ -166,7 +166,33 @@ pub struct Meeting {
     /// Drafted from the meeting's own record, edited, then approved and locked.
     #[serde(default)]
     pub minutes: Option<Minutes>,
+    /// The board pack, in order.
+    #[serde(default)]
+    pub documents: Vec<Document>,
     pub created_at: Timestamp,
+}
+
+/// One stored version of a document. The client's file name is kept as a label only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentVersion {
+    pub sha256: String,
+    pub size: u64,
+    pub file_name: String,
+    pub content_type: String,
+    pub uploaded_by: Option<MemberId>,
+    pub uploaded_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    pub id: String,
+    pub title: String,
+    pub agenda_item_id: Option<String>,
+    /// Oldest first; the last is current.
+    pub versions: Vec<DocumentVersion>,
+    pub created_at: Timestamp,
+    /// Set when a new version replaced an earlier one, so attendees see it changed.
+    pub replaced_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

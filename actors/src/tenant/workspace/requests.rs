@@ -107,6 +107,27 @@ pub enum WorkspaceRequest {
     ApproveMinutes {
         meeting: String,
     },
+    /// A new document of the board pack, streamed in.
+    UploadDocument {
+        meeting: String,
+        agenda_item: Option<String>,
+        title: Option<String>,
+        file: IncomingFile,
+    },
+    /// A new version of a document.
+    ReplaceDocument {
+        document: String,
+        file: IncomingFile,
+    },
+    /// A version of a document (the current one by default), streamed out.
+    Download {
+        document: String,
+        version: Option<usize>,
+    },
+    /// The meeting's documents in board-pack order.
+    Pack {
+        meeting: String,
+    },
     CalendarFeed {
         token: String,
     },
@@ -135,6 +156,9 @@ impl WorkspaceRequest {
             MeetingCalendar { .. } | CalendarToken { .. } => Access::Perm("calendar", Read),
             CalendarFeed { .. } => Access::Public,
             DraftMinutes { .. } => Access::Perm("minutes", Create),
+            UploadDocument { .. } => Access::Perm("documents", Create),
+            ReplaceDocument { .. } => Access::Perm("documents", Update),
+            Download { .. } | Pack { .. } => Access::Perm("documents", Read),
             EditMinutes { .. } | ApproveMinutes { .. } => Access::Perm("minutes", Update),
         }
     }
@@ -157,6 +181,14 @@ pub struct QuorumView {
     pub quorate: bool,
 }
 
+/// A file on its way in: what the client called it, and its bytes.
+#[derive(Debug)]
+pub struct IncomingFile {
+    pub file_name: String,
+    pub content_type: String,
+    pub chunks: crate::children::documents::Chunks,
+}
+
 #[derive(Debug)]
 pub enum WorkspaceReply {
     Boards(Vec<Board>),
@@ -166,8 +198,16 @@ pub enum WorkspaceReply {
     Actions(Vec<ActionItem>),
     Action(ActionItem),
     Calendar(Box<CalendarData>),
-    CalendarToken { token: String },
+    CalendarToken {
+        token: String,
+    },
     Feed(Box<FeedData>),
+    Pack(Vec<Document>),
+    Document(Box<Document>),
+    DocumentStream {
+        version: DocumentVersion,
+        chunks: crate::children::documents::Chunks,
+    },
 }
 
 /// What an iCalendar event is made of.

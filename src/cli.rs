@@ -55,6 +55,9 @@ pub enum TenantCommand {
         /// A host name that reaches this tenant (repeatable).
         #[arg(long = "host")]
         hosts: Vec<String>,
+        /// IANA time zone new meetings default to.
+        #[arg(long, default_value = "Asia/Muscat")]
+        timezone: String,
     },
     /// List tenants and their state.
     List,
@@ -94,7 +97,19 @@ pub async fn run(cli: Cli) -> ExitCode {
             sector,
             sub_sector,
             hosts,
-        }) => create_tenant(&settings, &slug, name, plan, sector, sub_sector, &hosts).await,
+            timezone,
+        }) => {
+            let new = NewTenantArgs {
+                slug,
+                name,
+                plan,
+                sector,
+                sub_sector,
+                hosts,
+                timezone,
+            };
+            create_tenant(&settings, new).await
+        }
         Command::Audit(AuditCommand::Verify { slug }) => verify_audit(&settings, &slug),
     };
     match result {
@@ -114,26 +129,31 @@ async fn serve(settings: Settings) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-async fn create_tenant(
-    settings: &Settings,
-    slug: &str,
+/// What `majlis tenant create` was given.
+struct NewTenantArgs {
+    slug: String,
     name: String,
     plan: Plan,
     sector: String,
     sub_sector: Option<String>,
-    hosts: &[String],
-) -> Result<(), String> {
+    hosts: Vec<String>,
+    timezone: String,
+}
+
+async fn create_tenant(settings: &Settings, args: NewTenantArgs) -> Result<(), String> {
     let tenant = NewTenant {
-        slug: Slug::parse(slug).map_err(|e| e.to_string())?,
-        name,
-        plan,
-        sector,
-        sub_sector,
-        hosts: hosts
+        slug: Slug::parse(&args.slug).map_err(|e| e.to_string())?,
+        name: args.name,
+        plan: args.plan,
+        sector: args.sector,
+        sub_sector: args.sub_sector,
+        hosts: args
+            .hosts
             .iter()
             .map(|h| HostName::parse(h))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?,
+        timezone: Some(args.timezone),
     };
     tenant.validate().map_err(|e| e.to_string())?;
     let ctx = RequestCtx::system();

@@ -137,6 +137,10 @@ async fn tenant_creation_refuses_bad_input_with_clear_errors() {
             "name",
         ),
         (
+            json!({"slug": "acme", "name": "X", "plan": "free", "sector": "corporate", "timezone": "Mars/Base"}),
+            "timezone",
+        ),
+        (
             json!({"slug": "acme", "plan": "free", "sector": "corporate"}),
             "name",
         ),

@@ -373,3 +373,33 @@ async fn another_tenants_boards_and_meetings_are_unreachable() {
         .expect("get");
     assert_eq!(foreign.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn meetings_default_to_the_tenants_time_zone() {
+    let server = TestServer::start_env(&[FAST]).await;
+    let response = server
+        .admin(Method::POST, "/tenants")
+        .json(&json!({"slug": "london", "name": "London office", "plan": "pro", "sector": "family_office", "timezone": "Europe/London"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    add(&server, "london", "Amal", "amal@london.om", "admin").await;
+    let admin = As::new(&server, "london", "amal@london.om").await;
+    let board = admin
+        .ok(
+            Method::POST,
+            "/api/boards",
+            Some(json!({"name": "Family council"})),
+        )
+        .await;
+    let meeting = admin
+        .ok(
+            Method::POST,
+            "/api/meetings",
+            Some(json!({"board_id": board["id"], "title": "Q1",
+            "starts_at": "2027-01-10T10:00:00Z", "ends_at": "2027-01-10T11:00:00Z"})),
+        )
+        .await;
+    assert_eq!(meeting["timezone"], "Europe/London");
+}

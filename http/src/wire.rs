@@ -19,6 +19,8 @@ pub struct CreateTenantBody {
     pub sub_sector: Option<String>,
     #[serde(default)]
     pub hosts: Vec<HostName>,
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 impl From<CreateTenantBody> for NewTenant {
@@ -30,6 +32,7 @@ impl From<CreateTenantBody> for NewTenant {
             sector: body.sector,
             sub_sector: body.sub_sector,
             hosts: body.hosts,
+            timezone: body.timezone,
         }
     }
 }
@@ -66,6 +69,7 @@ pub struct TenantOut {
     pub hosts: Vec<HostName>,
     pub status: &'static str,
     pub created_at: Timestamp,
+    pub timezone: String,
 }
 
 impl From<TenantMeta> for TenantOut {
@@ -82,6 +86,7 @@ impl From<TenantMeta> for TenantOut {
                 TenantStatus::Disabled => "disabled",
             },
             created_at: meta.created_at,
+            timezone: meta.timezone,
         }
     }
 }

@@ -43,12 +43,22 @@ pub struct NewTenant {
     pub sector: String,
     pub sub_sector: Option<String>,
     pub hosts: Vec<HostName>,
+    /// IANA time zone; `Asia/Muscat` when not given.
+    pub timezone: Option<String>,
 }
 
 impl NewTenant {
-    /// Checks what the types cannot: the name, and the sector against the catalog.
+    /// Checks what the types cannot: the name, the time zone, and the sector against the catalog.
     pub fn validate(&self) -> Result<(), ParseError> {
         check_name(&self.name)?;
+        if let Some(zone) = &self.timezone
+            && jiff::tz::TimeZone::get(zone).is_err()
+        {
+            return Err(ParseError {
+                field: "timezone",
+                reason: format!("unknown IANA time zone '{zone}'"),
+            });
+        }
         Catalog::get().check_sector(&self.sector, self.sub_sector.as_deref())
     }
 }

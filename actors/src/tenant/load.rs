@@ -87,6 +87,10 @@ pub fn create(paths: &TenantPaths, new: &NewTenant, now: Timestamp) -> Result<Lo
             hosts: new.hosts.clone(),
             status: TenantStatus::Enabled,
             created_at: now,
+            timezone: new
+                .timezone
+                .clone()
+                .unwrap_or_else(super::state::default_timezone),
         },
         features: Features {
             modules: catalog.default_features(new.plan, &new.sector),

@@ -27,6 +27,13 @@ pub struct TenantMeta {
     pub hosts: Vec<HostName>,
     pub status: TenantStatus,
     pub created_at: Timestamp,
+    /// The IANA time zone new meetings default to.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+pub fn default_timezone() -> String {
+    "Asia/Muscat".into()
 }
 
 /// `features.json`: which modules are switched on, and product flags such as `magic_link`.
@@ -475,6 +482,7 @@ pub(crate) fn test_state() -> TenantState {
             hosts: vec![],
             status: TenantStatus::Enabled,
             created_at: Timestamp::UNIX_EPOCH,
+            timezone: default_timezone(),
         },
         features: Features::default(),
         roles: RoleMatrix::new(),

@@ -128,7 +128,7 @@ impl TenantState {
                     timezone: fields
                         .timezone
                         .clone()
-                        .unwrap_or_else(|| "Asia/Muscat".into()),
+                        .unwrap_or_else(|| self.meta.timezone.clone()),
                     location: fields.location.clone().flatten(),
                     video_url: fields.video_url.clone().flatten(),
                     status: fields.status.unwrap_or(MeetingStatus::Draft),

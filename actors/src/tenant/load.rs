@@ -309,6 +309,7 @@ mod tests {
             sector: "corporate".into(),
             sub_sector: None,
             hosts: vec![],
+            timezone: None,
         };
         let mut loaded = create(&paths, &new, Timestamp::UNIX_EPOCH).expect("create");
         for n in 0..3 {

@@ -1,11 +1,68 @@
-//! `majlis-load`: the load testing harness. Its scenarios (read, write, mixed, hot-tenant, spread,
-//! activation, login, connections, chaos, smoke) arrive with the harness; for now it says so.
+//! `majlis-load <scenario>`: see `majlis_load` for what each scenario does.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-fn main() -> ExitCode {
+use clap::Parser;
+use majlis_load::{Options, Scenario, report, run};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "majlis-load",
+    about = "Load scenarios against a real majlis server"
+)]
+struct Cli {
+    scenario: Scenario,
+    /// An existing server (sign-in then needs its mail folder; the default starts a fresh one).
+    #[arg(long)]
+    server: Option<String>,
+    /// The majlis binary to start (default: beside this one).
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 10)]
+    tenants: usize,
+    #[arg(long, default_value_t = 20)]
+    cycles: usize,
+    /// Write the reports as a JSON array here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let options = Options {
+        server: cli.server,
+        bin: cli.bin.unwrap_or_else(majlis_load::server::default_binary),
+        duration: Duration::from_secs(cli.duration),
+        concurrency: cli.concurrency.max(1),
+        tenants: cli.tenants,
+        chaos_cycles: cli.cycles,
+    };
     eprintln!(
-        "majlis-load: no scenarios yet; the crash test in tests/crash.rs exercises kill -9 recovery"
+        "majlis-load: running {:?} ({} s, {} workers)…",
+        cli.scenario, cli.duration, options.concurrency
     );
-    ExitCode::from(2)
+    match run(cli.scenario, &options).await {
+        Ok(reports) => {
+            print!("{}", report::table(&reports));
+            if let Some(path) = cli.json {
+                let json = serde_json::to_string_pretty(&reports).unwrap_or_default();
+                if let Err(e) = std::fs::write(&path, json) {
+                    eprintln!("majlis-load: cannot write {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("majlis-load: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,171 @@
+//! Talking to majlis like a real client: tenants made through the operator API, an admin who
+//! signs in with an emailed code, an API key per tenant, a board with a meeting to read and
+//! answer.
+
+use std::time::Duration;
+
+use reqwest::{Client, Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use crate::server::{Server, TOKEN};
+
+#[derive(Debug, thiserror::Error)]
+#[error("setup failed: {0}")]
+pub struct SetupError(pub String);
+
+/// One tenant ready for load: its slug, an API key, a meeting, and its members' ids.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub slug: String,
+    pub key: String,
+    pub meeting: String,
+    pub board: String,
+}
+
+pub fn http_client(pool: usize) -> Client {
+    Client::builder()
+        .pool_max_idle_per_host(pool)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+pub fn tenant_request(
+    client: &Client,
+    base: &str,
+    slug: &str,
+    method: Method,
+    path: &str,
+) -> RequestBuilder {
+    let port = base.rsplit(':').next().unwrap_or("80");
+    client
+        .request(method, format!("{base}{path}"))
+        .header("host", format!("{slug}.localhost:{port}"))
+}
+
+async fn expect(
+    response: reqwest::Result<reqwest::Response>,
+    what: &str,
+) -> Result<Value, SetupError> {
+    let response = response.map_err(|e| SetupError(format!("{what}: {e}")))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(SetupError(format!("{what}: {status} {text}")));
+    }
+    Ok(if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    })
+}
+
+/// Creates a tenant with an admin who signs in and makes a write key, a board and a meeting.
+pub async fn prepare_tenant(
+    client: &Client,
+    server: &Server,
+    slug: &str,
+) -> Result<Tenant, SetupError> {
+    let base = &server.base;
+    let admin = |method: Method, path: &str| {
+        client
+            .request(method, format!("{base}/admin/api{path}"))
+            .bearer_auth(TOKEN)
+    };
+    expect(admin(Method::POST, "/tenants").json(&json!({"slug": slug, "name": format!("{slug} board"), "plan": "enterprise", "sector": "corporate"})).send().await, "create tenant").await?;
+    let email = format!("admin@{slug}.load");
+    let member = expect(
+        admin(Method::POST, &format!("/tenants/{slug}/members"))
+            .json(&json!({"name": "Load admin", "email": email, "role": "admin"}))
+            .send()
+            .await,
+        "add admin",
+    )
+    .await?;
+    let member_id = member["id"].as_str().unwrap_or_default().to_owned();
+
+    let before = server.mail_count(slug);
+    let flow = expect(
+        tenant_request(client, base, slug, Method::POST, "/api/auth/otp/request")
+            .json(&json!({"identity": email}))
+            .send()
+            .await,
+        "ask for a code",
+    )
+    .await?;
+    let flow = flow["flow"].as_str().unwrap_or_default().to_owned();
+    let mut code = None;
+    for _ in 0..500 {
+        code = server.latest_code(slug, before);
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let code = code.ok_or_else(|| {
+        SetupError(
+            "no sign-in code arrived (the harness reads the file mailer of a server it started)"
+                .into(),
+        )
+    })?;
+    let verified = tenant_request(client, base, slug, Method::POST, "/api/auth/otp/verify")
+        .json(&json!({"flow": flow, "code": code}))
+        .send()
+        .await
+        .map_err(|e| SetupError(e.to_string()))?;
+    if verified.status() != StatusCode::OK {
+        return Err(SetupError(format!("sign-in: {}", verified.status())));
+    }
+    let cookie = verified
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let as_admin = |method: Method, path: &str| {
+        tenant_request(client, base, slug, method, path).header("cookie", cookie.clone())
+    };
+    let key = expect(
+        as_admin(Method::POST, "/api/keys")
+            .json(&json!({"name": "load", "scope": "write"}))
+            .send()
+            .await,
+        "create key",
+    )
+    .await?;
+    let key = key["secret"].as_str().unwrap_or_default().to_owned();
+    let board = expect(
+        as_admin(Method::POST, "/api/boards")
+            .json(&json!({"name": "Board"}))
+            .send()
+            .await,
+        "create board",
+    )
+    .await?;
+    let board = board["id"].as_str().unwrap_or_default().to_owned();
+    expect(
+        as_admin(
+            Method::PUT,
+            &format!("/api/boards/{board}/members/{member_id}"),
+        )
+        .json(&json!({"position": "chair"}))
+        .send()
+        .await,
+        "seat admin",
+    )
+    .await?;
+    let meeting = expect(as_admin(Method::POST, "/api/meetings").json(&json!({"board_id": board, "title": "Load meeting", "starts_at": "2027-01-10T10:00:00+04:00", "ends_at": "2027-01-10T12:00:00+04:00"})).send().await, "create meeting").await?;
+    let meeting = meeting["id"].as_str().unwrap_or_default().to_owned();
+    as_admin(Method::PATCH, &format!("/api/meetings/{meeting}"))
+        .json(&json!({"status": "scheduled"}))
+        .send()
+        .await
+        .map_err(|e| SetupError(e.to_string()))?;
+    Ok(Tenant {
+        slug: slug.to_owned(),
+        key,
+        meeting,
+        board,
+    })
+}

@@ -1,0 +1,13 @@
+//! majlis-load: drives a real majlis server with the scenarios operators size machines with,
+//! measures each against the same machine's ceilings (a static HTTP document, fdatasync of small
+//! appends), and reads back every acknowledged write before it reports success.
+
+pub mod ceilings;
+pub mod client;
+pub mod report;
+pub mod scenarios;
+pub mod server;
+pub mod verify;
+
+pub use report::ScenarioReport;
+pub use scenarios::{Options, Scenario, run};

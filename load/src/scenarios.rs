@@ -1,0 +1,471 @@
+//! The scenarios: concurrent workers against a real server for a fixed time, latencies in an
+//! HdrHistogram, every acknowledged write remembered and verified afterwards.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+
+use crate::ceilings;
+use crate::client::{SetupError, Tenant, http_client, prepare_tenant, tenant_request};
+use crate::report::ScenarioReport;
+use crate::server::{Server, ServerError};
+use crate::verify::{VerifyError, check_files, check_writes};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Signed-in members read meeting lists and meeting pages across tenants.
+    Read,
+    /// Durable mutations (new members) spread over tenants.
+    Write,
+    /// 90 % reads, 10 % writes.
+    Mixed,
+    /// Every writer on one tenant: group commit under pressure.
+    HotTenant,
+    /// Writers across many tenants.
+    Spread,
+    /// Writers, `kill -9` at a random instant, restart, verify; again and again.
+    Chaos,
+    /// All of the above, small and quick.
+    Smoke,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// An existing server; `None` starts a fresh one.
+    pub server: Option<String>,
+    pub bin: PathBuf,
+    pub duration: Duration,
+    pub concurrency: usize,
+    pub tenants: usize,
+    pub chaos_cycles: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("verification failed: {0}")]
+    Verify(#[from] VerifyError),
+}
+
+/// What one request came to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Option<u16>,
+    /// A write the server acknowledged: (tenant, record id).
+    pub acknowledged: Option<(String, String)>,
+}
+
+impl Outcome {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status: Some(status),
+            acknowledged: None,
+        }
+    }
+    pub fn io() -> Self {
+        Self {
+            status: None,
+            acknowledged: None,
+        }
+    }
+}
+
+/// Everything the workers saw.
+#[derive(Debug)]
+pub struct Run {
+    pub histogram: Histogram<u64>,
+    pub elapsed: Duration,
+    pub ok: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub acknowledged: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Run {
+    pub fn throughput(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+/// Runs `op` from `concurrency` workers until `duration` has passed.
+pub async fn drive<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Run
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let op = Arc::clone(&op);
+        workers.push(tokio::spawn(async move {
+            let mut histogram = new_histogram();
+            let mut ok = 0u64;
+            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+            let mut acked: Vec<(String, String)> = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                let outcome = op(worker, n).await;
+                n += 1;
+                let micros = began.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+                let _ = histogram.record(micros.max(1));
+                match outcome.status {
+                    Some(s) if (200..300).contains(&s) || s == 304 => ok += 1,
+                    Some(s) => *errors.entry(s.to_string()).or_default() += 1,
+                    None => *errors.entry("io".into()).or_default() += 1,
+                }
+                if let Some(ack) = outcome.acknowledged {
+                    acked.push(ack);
+                }
+            }
+            (histogram, ok, errors, acked)
+        }));
+    }
+    let mut run = Run {
+        histogram: new_histogram(),
+        elapsed: Duration::ZERO,
+        ok: 0,
+        errors: BTreeMap::new(),
+        acknowledged: BTreeMap::new(),
+    };
+    for worker in workers {
+        if let Ok((histogram, ok, errors, acked)) = worker.await {
+            let _ = run.histogram.add(&histogram);
+            run.ok += ok;
+            for (k, v) in errors {
+                *run.errors.entry(k).or_default() += v;
+            }
+            for (slug, id) in acked {
+                run.acknowledged.entry(slug).or_default().insert(id);
+            }
+        }
+    }
+    run.elapsed = start.elapsed();
+    run
+}
+
+fn report(
+    name: &str,
+    run: &Run,
+    concurrency: usize,
+    ceiling: f64,
+    lost: u64,
+    rss_mb: Option<f64>,
+) -> ScenarioReport {
+    let throughput = run.throughput();
+    ScenarioReport {
+        scenario: name.into(),
+        duration_s: run.elapsed.as_secs_f64(),
+        concurrency,
+        throughput_per_s: throughput,
+        ceiling_per_s: ceiling,
+        ratio: if ceiling > 0.0 {
+            throughput / ceiling
+        } else {
+            0.0
+        },
+        p50_ms: 0.0,
+        p90_ms: 0.0,
+        p99_ms: 0.0,
+        p999_ms: 0.0,
+        max_ms: 0.0,
+        errors: run.errors.clone(),
+        acknowledged: run.acknowledged.values().map(|s| s.len() as u64).sum(),
+        lost,
+        rss_mb,
+    }
+    .with_latencies(&run.histogram)
+}
+
+async fn read_op(client: Client, base: String, tenant: Tenant, n: u64) -> Outcome {
+    let path = if n.is_multiple_of(2) {
+        "/api/meetings".to_owned()
+    } else {
+        format!("/api/meetings/{}", tenant.meeting)
+    };
+    match tenant_request(&client, &base, &tenant.slug, Method::GET, &path)
+        .bearer_auth(&tenant.key)
+        .send()
+        .await
+    {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let _ = response.bytes().await;
+            Outcome::status(status)
+        }
+        Err(_) => Outcome::io(),
+    }
+}
+
+async fn write_op(client: Client, base: String, tenant: Tenant, worker: usize, n: u64) -> Outcome {
+    let email = format!(
+        "w{worker}n{n}r{}@{}.load",
+        rand::random::<u32>(),
+        tenant.slug
+    );
+    let request = tenant_request(&client, &base, &tenant.slug, Method::POST, "/api/members")
+        .bearer_auth(&tenant.key)
+        .json(&json!({"name": "Load member", "email": email, "role": "member"}));
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let acknowledged = (status == 201)
+                .then(|| {
+                    body["id"]
+                        .as_str()
+                        .map(|id| (tenant.slug.clone(), id.to_owned()))
+                })
+                .flatten();
+            Outcome {
+                status: Some(status),
+                acknowledged,
+            }
+        }
+        Err(_) => Outcome::io(),
+    }
+}
+
+/// Reads back every acknowledged write and its audit line through the API.
+async fn verify_api(
+    client: &Client,
+    base: &str,
+    tenants: &[Tenant],
+    acknowledged: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<u64, VerifyError> {
+    for tenant in tenants {
+        let Some(acked) = acknowledged.get(&tenant.slug) else {
+            continue;
+        };
+        let members: Value =
+            match tenant_request(client, base, &tenant.slug, Method::GET, "/api/members")
+                .bearer_auth(&tenant.key)
+                .send()
+                .await
+            {
+                Ok(r) => r.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+        let present: BTreeSet<String> = members
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect();
+        // The audit trail is written just after the acknowledgement: give it a moment.
+        let mut audited = BTreeSet::new();
+        for _ in 0..100 {
+            audited = audited_members(client, base, tenant).await;
+            if acked.is_subset(&audited) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        check_writes(&tenant.slug, acked, &present, &audited)?;
+    }
+    Ok(0)
+}
+
+async fn audited_members(client: &Client, base: &str, tenant: &Tenant) -> BTreeSet<String> {
+    let mut targets = BTreeSet::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let mut path = "/api/audit?module=members&limit=1000".to_owned();
+        if let Some(after) = after {
+            path += &format!("&after={after}");
+        }
+        let page: Value = match tenant_request(client, base, &tenant.slug, Method::GET, &path)
+            .bearer_auth(&tenant.key)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => return targets,
+        };
+        for line in page["lines"].as_array().into_iter().flatten() {
+            if line["action"] == "member.create"
+                && let Some(target) = line["target"].as_str()
+            {
+                targets.insert(target.to_owned());
+            }
+        }
+        match page["next"].as_u64() {
+            Some(next) => after = Some(next),
+            None => return targets,
+        }
+    }
+}
+
+async fn prepare(client: &Client, server: &Server, count: usize) -> Result<Vec<Tenant>, RunError> {
+    let mut tenants = Vec::with_capacity(count);
+    for i in 0..count {
+        tenants.push(prepare_tenant(client, server, &format!("load{i:05}")).await?);
+    }
+    Ok(tenants)
+}
+
+/// Runs one scenario (or, for `smoke`, a small one of each) and returns its reports.
+pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
+    match scenario {
+        Scenario::Smoke => {
+            let small = Options {
+                duration: Duration::from_secs(2),
+                concurrency: options.concurrency.min(8),
+                tenants: 3,
+                chaos_cycles: 2,
+                ..options.clone()
+            };
+            let mut reports = Vec::new();
+            for scenario in [
+                Scenario::Read,
+                Scenario::Mixed,
+                Scenario::HotTenant,
+                Scenario::Spread,
+                Scenario::Chaos,
+            ] {
+                reports.extend(Box::pin(run(scenario, &small)).await?);
+            }
+            Ok(reports)
+        }
+        Scenario::Chaos => chaos(options).await,
+        _ => steady(scenario, options).await,
+    }
+}
+
+async fn start(options: &Options) -> Result<Server, RunError> {
+    Ok(match &options.server {
+        Some(url) => Server::external(url),
+        None => Server::spawn(&options.bin, 900).await?,
+    })
+}
+
+async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
+    let server = start(options).await?;
+    let client = http_client(options.concurrency * 2);
+    let tenant_count = match scenario {
+        Scenario::HotTenant => 1,
+        _ => options.tenants.max(1),
+    };
+    let tenants = Arc::new(prepare(&client, &server, tenant_count).await?);
+    let base = server.base.clone();
+    let (name, writes_share) = match scenario {
+        Scenario::Read => ("read", 0),
+        Scenario::Write => ("write", 100),
+        Scenario::Mixed => ("mixed", 10),
+        Scenario::HotTenant => ("hot-tenant", 100),
+        _ => ("spread", 100),
+    };
+    let (c, b, t) = (client.clone(), base.clone(), Arc::clone(&tenants));
+    let run = drive(options.concurrency, options.duration, move |worker, n| {
+        let tenant = t[(worker + n as usize * 7) % t.len()].clone();
+        let (client, base) = (c.clone(), b.clone());
+        let write = (n % 100) < writes_share;
+        async move {
+            if write {
+                write_op(client, base, tenant, worker, n).await
+            } else {
+                read_op(client, base, tenant, n).await
+            }
+        }
+    })
+    .await;
+    let rss = server.rss_mb();
+    verify_api(&client, &base, &tenants, &run.acknowledged).await?;
+    if let Some(dir) = &server.data_dir {
+        check_files(dir)?;
+    }
+    let ceiling = if writes_share == 0 {
+        ceilings::http(
+            &client,
+            &base,
+            options.concurrency,
+            options.duration.min(Duration::from_secs(5)),
+        )
+        .await
+    } else {
+        server
+            .data_dir
+            .as_ref()
+            .map_or(0.0, |d| ceilings::disk(d, Duration::from_secs(2)))
+    };
+    Ok(vec![report(
+        name,
+        &run,
+        options.concurrency,
+        ceiling,
+        0,
+        rss,
+    )])
+}
+
+/// Writers, `kill -9` at a random instant, restart, verify — `chaos_cycles` times.
+async fn chaos(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
+    let mut server = Server::spawn(&options.bin, 900).await?;
+    let client = http_client(options.concurrency * 2);
+    let tenants = Arc::new(prepare(&client, &server, options.tenants.clamp(1, 10)).await?);
+    let mut all = Run {
+        histogram: new_histogram(),
+        elapsed: Duration::ZERO,
+        ok: 0,
+        errors: BTreeMap::new(),
+        acknowledged: BTreeMap::new(),
+    };
+    for _ in 0..options.chaos_cycles.max(1) {
+        let base = server.base.clone();
+        let (c, t) = (client.clone(), Arc::clone(&tenants));
+        let burst = Duration::from_millis(200 + rand::random::<u64>() % 800);
+        let writers = tokio::spawn(drive(
+            options.concurrency,
+            options.duration.max(Duration::from_secs(1)),
+            move |worker, n| {
+                let tenant = t[(worker + n as usize) % t.len()].clone();
+                let (client, base) = (c.clone(), base.clone());
+                async move { write_op(client, base, tenant, worker, n).await }
+            },
+        ));
+        tokio::time::sleep(burst).await;
+        server.kill9().await;
+        let run = writers.await.unwrap_or_else(|_| Run {
+            histogram: new_histogram(),
+            elapsed: Duration::ZERO,
+            ok: 0,
+            errors: BTreeMap::new(),
+            acknowledged: BTreeMap::new(),
+        });
+        server.start(900).await?;
+        if let Some(dir) = &server.data_dir {
+            check_files(dir)?;
+        }
+        let _ = all.histogram.add(&run.histogram);
+        all.ok += run.ok;
+        all.elapsed += burst;
+        for (slug, ids) in run.acknowledged {
+            all.acknowledged.entry(slug).or_default().extend(ids);
+        }
+        verify_api(&client, &server.base, &tenants, &all.acknowledged).await?;
+    }
+    let rss = server.rss_mb();
+    Ok(vec![report(
+        "chaos",
+        &all,
+        options.concurrency,
+        0.0,
+        0,
+        rss,
+    )])
+}

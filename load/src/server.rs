@@ -1,0 +1,179 @@
+//! The server under load: started fresh on a temporary data directory (the default), or an
+//! existing one given by URL.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const TOKEN: &str = "majlis-load-operator-token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot start {bin}: {source}")]
+    Spawn {
+        bin: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server did not say where it listens: {0}")]
+    NoPort(String),
+}
+
+/// A running server the harness may kill and restart.
+#[derive(Debug)]
+pub struct Server {
+    pub base: String,
+    pub data_dir: Option<PathBuf>,
+    bin: Option<PathBuf>,
+    child: Option<Child>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// The `majlis` binary beside this one (`target/<profile>/majlis`), or `MAJLIS_BIN`.
+pub fn default_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("MAJLIS_BIN") {
+        return PathBuf::from(path);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("majlis")))
+        .unwrap_or_else(|| PathBuf::from("majlis"))
+}
+
+impl Server {
+    pub fn external(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            data_dir: None,
+            bin: None,
+            child: None,
+            _temp: None,
+        }
+    }
+
+    /// Starts `bin` on a new temporary data directory.
+    pub async fn spawn(bin: &Path, idle_secs: u64) -> Result<Self, ServerError> {
+        let temp = tempfile::tempdir().map_err(|source| ServerError::Spawn {
+            bin: bin.display().to_string(),
+            source,
+        })?;
+        let data_dir = temp.path().join("data");
+        let mut server = Self {
+            base: String::new(),
+            data_dir: Some(data_dir),
+            bin: Some(bin.to_owned()),
+            child: None,
+            _temp: Some(temp),
+        };
+        server.start(idle_secs).await?;
+        Ok(server)
+    }
+
+    /// (Re)starts the spawned server on its data directory.
+    pub async fn start(&mut self, idle_secs: u64) -> Result<(), ServerError> {
+        let (Some(bin), Some(data_dir)) = (&self.bin, &self.data_dir) else {
+            return Ok(());
+        };
+        let mut cmd = Command::new(bin);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("MAJLIS_") && key != "MAJLIS_BIN" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("serve")
+            .env("MAJLIS_BIND", "127.0.0.1:0")
+            .env("MAJLIS_DATA_DIR", data_dir)
+            .env("MAJLIS_OPERATOR_TOKEN", TOKEN)
+            .env("MAJLIS_BASE_DOMAIN", "localhost")
+            .env("MAJLIS_LOG", "error")
+            .env("MAJLIS_IDLE_SECS", idle_secs.to_string())
+            .env("MAJLIS_SIGN_IN_DEADLINE_MS", "1")
+            .env("MAJLIS_EDGE_AUTH_BURST", "1000000")
+            .env("MAJLIS_OTP_IP_BURST", "1000000")
+            .env("MAJLIS_OTP_IDENTITY_BURST", "1000")
+            .env("MAJLIS_MAX_INFLIGHT_PER_TENANT", "4096")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|source| ServerError::Spawn {
+            bin: bin.display().to_string(),
+            source,
+        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ServerError::NoPort("no stdout".into()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let port = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    return digits.parse::<u16>().ok();
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| ServerError::NoPort("no 'listening on' line".into()))?;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.base = format!("http://127.0.0.1:{port}");
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub async fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// Resident memory of the spawned server, in MB (Linux).
+    pub fn rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    /// The newest sign-in code mailed to `email` in `slug` (file mailer of a spawned server).
+    pub fn latest_code(&self, slug: &str, before: usize) -> Option<String> {
+        let dir = self
+            .data_dir
+            .as_ref()?
+            .join("tenants")
+            .join(slug)
+            .join("mail");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        let text = std::fs::read_to_string(files.get(before)?).ok()?;
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned)
+    }
+
+    pub fn mail_count(&self, slug: &str) -> usize {
+        self.data_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_dir(d.join("tenants").join(slug).join("mail")).ok())
+            .map_or(0, |dir| dir.count())
+    }
+}

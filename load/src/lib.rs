@@ -4,6 +4,7 @@
 
 pub mod ceilings;
 pub mod client;
+pub mod extra;
 pub mod report;
 pub mod scenarios;
 pub mod server;

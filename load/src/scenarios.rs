@@ -31,6 +31,12 @@ pub enum Scenario {
     Spread,
     /// Writers, `kill -9` at a random instant, restart, verify; again and again.
     Chaos,
+    /// Many tenants touched round-robin with a short idle timeout: activation latency, memory.
+    Activation,
+    /// Full OTP sign-in flows, codes read from the file mailer.
+    Login,
+    /// Many concurrent keep-alive connections (`--concurrency` of them).
+    Connections,
     /// All of the above, small and quick.
     Smoke,
 }
@@ -92,6 +98,17 @@ pub struct Run {
 impl Run {
     pub fn throughput(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// A run with nothing in it yet.
+pub(crate) fn empty_run() -> Run {
+    Run {
+        histogram: new_histogram(),
+        elapsed: Duration::ZERO,
+        ok: 0,
+        errors: BTreeMap::new(),
+        acknowledged: BTreeMap::new(),
     }
 }
 
@@ -159,7 +176,7 @@ where
     run
 }
 
-fn report(
+pub(crate) fn report(
     name: &str,
     run: &Run,
     concurrency: usize,
@@ -337,12 +354,27 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
                 Scenario::HotTenant,
                 Scenario::Spread,
                 Scenario::Chaos,
+                Scenario::Login,
             ] {
                 reports.extend(Box::pin(run(scenario, &small)).await?);
             }
+            let many = Options {
+                tenants: 50,
+                concurrency: 8,
+                ..small.clone()
+            };
+            reports.extend(crate::extra::activation(&many).await?);
+            let wide = Options {
+                concurrency: 500,
+                ..small
+            };
+            reports.extend(crate::extra::connections(&wide).await?);
             Ok(reports)
         }
         Scenario::Chaos => chaos(options).await,
+        Scenario::Activation => crate::extra::activation(options).await,
+        Scenario::Login => crate::extra::login(options).await,
+        Scenario::Connections => crate::extra::connections(options).await,
         _ => steady(scenario, options).await,
     }
 }

@@ -170,6 +170,44 @@ impl Server {
             .map(str::to_owned)
     }
 
+    /// A code mailed to `email` in a file not in `seen` (which it is then added to).
+    pub fn code_for(
+        &self,
+        slug: &str,
+        email: &str,
+        seen: &mut std::collections::HashSet<PathBuf>,
+    ) -> Option<String> {
+        let dir = self
+            .data_dir
+            .as_ref()?
+            .join("tenants")
+            .join(slug)
+            .join("mail");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        for path in files.into_iter().rev() {
+            if seen.contains(&path) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if !text.contains(&format!("To: {email}")) {
+                continue;
+            }
+            seen.insert(path);
+            return text
+                .lines()
+                .map(str::trim)
+                .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_owned);
+        }
+        None
+    }
+
     pub fn mail_count(&self, slug: &str) -> usize {
         self.data_dir
             .as_ref()

@@ -1,0 +1,215 @@
+//! Scenarios that measure the runtime's edges rather than steady traffic: activation of many
+//! tenants with a short idle timeout, full sign-in flows, and many concurrent connections.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::client::{http_client, tenant_request};
+use crate::report::ScenarioReport;
+use crate::scenarios::{Options, Outcome, RunError, drive, report};
+use crate::server::{Server, TOKEN};
+
+async fn create_bare_tenants(
+    client: &Client,
+    server: &Server,
+    count: usize,
+) -> Result<Vec<String>, RunError> {
+    let mut slugs = Vec::with_capacity(count);
+    for i in 0..count {
+        let slug = format!("act{i:05}");
+        let response = client
+            .post(format!("{}/admin/api/tenants", server.base))
+            .bearer_auth(TOKEN)
+            .json(
+                &json!({"slug": slug, "name": "Activation", "plan": "free", "sector": "corporate"}),
+            )
+            .send()
+            .await
+            .map_err(|e| RunError::Setup(crate::client::SetupError(e.to_string())))?;
+        if !response.status().is_success() {
+            return Err(RunError::Setup(crate::client::SetupError(format!(
+                "create {slug}: {}",
+                response.status()
+            ))));
+        }
+        slugs.push(slug);
+    }
+    Ok(slugs)
+}
+
+/// Touches `tenants` tenants round-robin with a one-second idle timeout, so they activate and
+/// passivate all the time; reports request latency (activation included) and resident memory.
+pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
+    let server = Server::spawn(&options.bin, 1).await?;
+    let client = http_client(options.concurrency * 2);
+    let empty_rss = server.rss_mb();
+    let slugs = Arc::new(create_bare_tenants(&client, &server, options.tenants.max(1)).await?);
+    // Let the creations passivate so the run starts cold.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let base = server.base.clone();
+    let (c, s) = (client.clone(), Arc::clone(&slugs));
+    let concurrency = options.concurrency;
+    let run = drive(concurrency, options.duration, move |worker, n| {
+        let slug = s[(n as usize * concurrency + worker) % s.len()].clone();
+        let (client, base) = (c.clone(), base.clone());
+        async move {
+            match tenant_request(&client, &base, &slug, Method::GET, "/api/tenant")
+                .send()
+                .await
+            {
+                Ok(r) => Outcome::status(r.status().as_u16()),
+                Err(_) => Outcome::io(),
+            }
+        }
+    })
+    .await;
+    let peak = server.rss_mb();
+    let mut report = report("activation", &run, options.concurrency, 0.0, 0, peak);
+    // Memory above an empty server, per active tenant, goes in the ratio column's place.
+    if let (Some(peak), Some(empty)) = (peak, empty_rss) {
+        report.ceiling_per_s = empty;
+        report.ratio = (peak - empty).max(0.0) * 1024.0 / slugs.len() as f64;
+    }
+    Ok(vec![report])
+}
+
+/// Full sign-in flows: ask for a code, read it from the mail folder, trade it for a session.
+pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
+    let server = Arc::new(Server::spawn(&options.bin, 900).await?);
+    let client = http_client(options.concurrency * 2);
+    let slug = "login".to_owned();
+    client
+        .post(format!("{}/admin/api/tenants", server.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"slug": slug, "name": "Login", "plan": "enterprise", "sector": "corporate"}))
+        .send()
+        .await
+        .map_err(|e| RunError::Setup(crate::client::SetupError(e.to_string())))?;
+    let workers = options.concurrency.min(16);
+    for worker in 0..workers {
+        client
+            .post(format!("{}/admin/api/tenants/{slug}/members", server.base))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "Signer", "email": format!("w{worker}@login.load"), "role": "member"}))
+            .send()
+            .await
+            .map_err(|e| RunError::Setup(crate::client::SetupError(e.to_string())))?;
+    }
+    let (c, srv) = (client.clone(), Arc::clone(&server));
+    let seen: Arc<Vec<std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>>> =
+        Arc::new((0..workers).map(|_| std::sync::Mutex::default()).collect());
+    let run = drive(workers, options.duration, move |worker, _| {
+        let (client, server, slug, seen) =
+            (c.clone(), Arc::clone(&srv), slug.clone(), Arc::clone(&seen));
+        async move {
+            let email = format!("w{worker}@login.load");
+            let Ok(response) = tenant_request(
+                &client,
+                &server.base,
+                &slug,
+                Method::POST,
+                "/api/auth/otp/request",
+            )
+            .json(&json!({"identity": email}))
+            .send()
+            .await
+            else {
+                return Outcome::io();
+            };
+            if response.status().as_u16() != 202 {
+                return Outcome::status(response.status().as_u16());
+            }
+            let flow = response
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v["flow"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let started = Instant::now();
+            let code = loop {
+                // Workers share the mail folder: each takes the newest mail to its own member.
+                let found = seen[worker]
+                    .lock()
+                    .ok()
+                    .and_then(|mut seen| server.code_for(&slug, &email, &mut seen));
+                if let Some(code) = found {
+                    break code;
+                }
+                if started.elapsed() > Duration::from_secs(5) {
+                    return Outcome::status(599);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            };
+            match tenant_request(
+                &client,
+                &server.base,
+                &slug,
+                Method::POST,
+                "/api/auth/otp/verify",
+            )
+            .json(&json!({"flow": flow, "code": code}))
+            .send()
+            .await
+            {
+                Ok(r) => Outcome::status(r.status().as_u16()),
+                Err(_) => Outcome::io(),
+            }
+        }
+    })
+    .await;
+    Ok(vec![report(
+        "login",
+        &run,
+        workers,
+        0.0,
+        0,
+        server.rss_mb(),
+    )])
+}
+
+/// Opens `concurrency` keep-alive connections at once, sends a request on each, then a second
+/// one on each still-open connection; every failure counts.
+pub async fn connections(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
+    let server = Server::spawn(&options.bin, 900).await?;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let count = options.concurrency;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for _ in 0..count {
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(&addr).await.ok()?;
+            let request = b"GET /api/almajlis/sectors.json HTTP/1.1\r\nHost: localhost\r\n\r\n";
+            let mut ok = 0u32;
+            for _ in 0..2 {
+                stream.write_all(request).await.ok()?;
+                let mut buf = vec![0u8; 64 * 1024];
+                let n = stream.read(&mut buf).await.ok()?;
+                if buf[..n].starts_with(b"HTTP/1.1 200") {
+                    ok += 1;
+                }
+            }
+            Some((ok, stream))
+        }));
+    }
+    let mut held = Vec::new();
+    let mut run = crate::scenarios::empty_run();
+    for task in tasks {
+        match task.await.ok().flatten() {
+            Some((2, stream)) => {
+                run.ok += 2;
+                held.push(stream);
+            }
+            _ => *run.errors.entry("connection".into()).or_default() += 1,
+        }
+    }
+    run.elapsed = started.elapsed();
+    let rss = server.rss_mb();
+    drop(held);
+    Ok(vec![report("connections", &run, count, 0.0, 0, rss)])
+}

@@ -160,6 +160,27 @@ fn session_from_cookies(parts: &Parts, secret: &[u8]) -> Option<String> {
         .and_then(|c| crate::session::verify(secret, c.value()))
 }
 
+/// Query parameters; a malformed one is a 422 naming the problem.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_query",
+                    e.body_text(),
+                )
+            })
+    }
+}
+
 /// A JSON body. Syntax errors are 400, shape errors 422 naming the field, an oversize body 413.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use majlis_actors::manager::{ManagerMsg, Target};
@@ -21,7 +21,7 @@ use super::workspace::{answer, record_id};
 use crate::AppState;
 use crate::dispatch::{call_manager_within, flatten};
 use crate::error::ApiError;
-use crate::extract::{Caller, TenantHost};
+use crate::extract::{ApiQuery, Caller, TenantHost};
 
 /// How long an upload may take from its first byte to its answer.
 const UPLOAD_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -198,17 +198,10 @@ pub async fn download(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     Path(id): Path<String>,
-    params: Result<Query<DownloadParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<DownloadParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let document = record_id(&id, "d", "document")?;
-    let Query(params) = params.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
-            e.body_text(),
-        )
-    })?;
     let reply = super::workspace::run(
         &state,
         t,

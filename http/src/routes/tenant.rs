@@ -2,7 +2,7 @@
 //! keys, and the audit trail. The tenant decides whether the caller may.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use majlis_actors::catalog::RoleMatrix;
@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::dispatch::{ask, unexpected};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, TenantHost};
+use crate::extract::{ApiJson, ApiQuery, Caller, TenantHost};
 use crate::wire::{
     AuditParams, CreateKeyBody, CreateMemberBody, FaceOut, FeaturesBody, KeyOut, MeOut, MemberOut,
     UpdateMemberBody,
@@ -271,25 +271,13 @@ fn audit_query(params: AuditParams, default_limit: usize) -> AuditQuery {
     }
 }
 
-fn audit_params(
-    raw: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<AuditParams, ApiError> {
-    raw.map(|Query(p)| p).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
-            e.body_text(),
-        )
-    })
-}
-
 pub async fn audit(
     State(state): State<AppState>,
     TenantHost(target): TenantHost,
     Caller(ctx): Caller,
-    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let query = audit_query(audit_params(params)?, 100);
+    let query = audit_query(params, 100);
     match ask(&state, target, ctx, Request::Audit(query)).await? {
         Reply::AuditPage { lines, next } => Ok(Json(json!({ "lines": lines, "next": next }))),
         other => Err(unexpected(&other)),
@@ -301,9 +289,9 @@ pub async fn audit_csv(
     State(state): State<AppState>,
     TenantHost(target): TenantHost,
     Caller(ctx): Caller,
-    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Response, ApiError> {
-    let query = audit_query(audit_params(params)?, usize::MAX);
+    let query = audit_query(params, usize::MAX);
     let lines = match ask(&state, target, ctx, Request::AuditExport(query)).await? {
         Reply::AuditPage { lines, .. } => lines,
         other => return Err(unexpected(&other)),

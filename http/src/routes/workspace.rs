@@ -2,7 +2,7 @@
 //! items, and calendars (one meeting's `.ics`, and each member's feed).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::dispatch::{ask, unexpected};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, TenantHost};
+use crate::extract::{ApiJson, ApiQuery, Caller, TenantHost};
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -270,15 +270,8 @@ pub async fn list_meetings(
     State(state): State<AppState>,
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
-    params: Result<Query<MeetingParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<MeetingParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(params) = params.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
-            e.body_text(),
-        )
-    })?;
     let filter = MeetingFilter {
         board_id: params.board,
         from: params.from,
@@ -591,15 +584,8 @@ pub async fn list_actions(
     State(state): State<AppState>,
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
-    params: Result<Query<ActionParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<ActionParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(params) = params.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
-            e.body_text(),
-        )
-    })?;
     let owner = match params.owner.as_deref() {
         None => None,
         Some("me") => {

@@ -9,6 +9,8 @@ use majlis_load::{Options, Scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_smoke_run_completes_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plot = dir.path().join("curve.svg");
     let options = Options {
         server: None,
         bin: PathBuf::from(env!("CARGO_BIN_EXE_majlis")),
@@ -16,6 +18,8 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         concurrency: 8,
         tenants: 3,
         chaos_cycles: 2,
+        inflight_bound: 8,
+        plot: Some(plot.clone()),
     };
     let reports = majlis_load::run(Scenario::Smoke, &options)
         .await
@@ -29,9 +33,20 @@ async fn the_smoke_run_completes_and_loses_nothing() {
             "hot-tenant",
             "spread",
             "chaos",
+            "overload",
             "login",
             "activation",
-            "connections"
+            "connections",
+            "reads c1",
+            "reads c2",
+            "reads c4",
+            "reads c8",
+            "reads @half-max",
+            "writes c1",
+            "writes c2",
+            "writes c4",
+            "writes c8",
+            "writes @half-max",
         ]
     );
     for report in &reports {
@@ -70,6 +85,34 @@ async fn the_smoke_run_completes_and_loses_nothing() {
             "{writes} measured against the disk"
         );
     }
+    // The overload was refused, only with 429/503 (each with Retry-After, or the run fails),
+    // and the chaos run says it injected panics.
+    let overload = reports
+        .iter()
+        .find(|r| r.scenario == "overload")
+        .expect("overload");
+    assert!(!overload.errors.is_empty(), "{overload:?}");
+    assert!(
+        overload.errors.keys().all(|s| s == "429" || s == "503"),
+        "{overload:?}"
+    );
+    let chaos = reports
+        .iter()
+        .find(|r| r.scenario == "chaos")
+        .expect("chaos");
+    assert!(
+        chaos
+            .notes
+            .iter()
+            .any(|n| n.contains("2 tenant-actor panics")),
+        "{chaos:?}"
+    );
+    // The open-loop run at half the maximum ran at about half the maximum.
+    for half in reports.iter().filter(|r| r.scenario.ends_with("@half-max")) {
+        assert!(half.ratio > 0.2 && half.ratio < 0.8, "{half:?}");
+    }
+    let svg = std::fs::read_to_string(&plot).expect("the curve was drawn");
+    assert!(svg.contains("reads p99") && svg.contains("writes p99"));
     let read = reports.iter().find(|r| r.scenario == "read").expect("read");
     assert!(
         read.ceiling_per_s > 0.0,

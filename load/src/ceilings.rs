@@ -13,7 +13,7 @@ use crate::scenarios::{Outcome, drive};
 pub async fn http(client: &Client, base: &str, concurrency: usize, duration: Duration) -> f64 {
     let url = format!("{base}/api/almajlis/sectors.json");
     let client = client.clone();
-    let run = drive(concurrency, duration, move |_, _| {
+    let run = drive("HTTP ceiling", concurrency, duration, move |_, _| {
         let (client, url) = (client.clone(), url.clone());
         async move {
             match client.get(&url).send().await {

@@ -14,67 +14,127 @@ use crate::report::ScenarioReport;
 use crate::scenarios::{Options, Outcome, RunError, drive, report};
 use crate::server::{Server, TOKEN};
 
+/// Creates `count` free tenants with nothing in them, a few at a time.
 async fn create_bare_tenants(
     client: &Client,
     server: &Server,
     count: usize,
 ) -> Result<Vec<String>, RunError> {
-    let mut slugs = Vec::with_capacity(count);
-    for i in 0..count {
-        let slug = format!("act{i:05}");
-        let response = client
-            .post(format!("{}/admin/api/tenants", server.base))
-            .bearer_auth(TOKEN)
-            .json(
-                &json!({"slug": slug, "name": "Activation", "plan": "free", "sector": "corporate"}),
-            )
-            .send()
-            .await
-            .map_err(|e| RunError::Setup(crate::client::SetupError(e.to_string())))?;
-        if !response.status().is_success() {
-            return Err(RunError::Setup(crate::client::SetupError(format!(
-                "create {slug}: {}",
-                response.status()
-            ))));
+    use futures_util::{StreamExt, TryStreamExt, stream};
+    let setup = |e: String| RunError::Setup(crate::client::SetupError(e));
+    stream::iter(0..count)
+        .map(|i| async move {
+            let slug = format!("act{i:05}");
+            let response = client
+                .post(format!("{}/admin/api/tenants", server.base))
+                .bearer_auth(TOKEN)
+                .json(&json!({"slug": slug, "name": "Activation", "plan": "free", "sector": "corporate"}))
+                .send()
+                .await
+                .map_err(|e| setup(e.to_string()))?;
+            if !response.status().is_success() {
+                return Err(setup(format!("create {slug}: {}", response.status())));
+            }
+            Ok(slug)
+        })
+        .buffered(16)
+        .try_collect()
+        .await
+}
+
+/// Active tenants, from the health document.
+async fn active_tenants(client: &Client, server: &Server) -> Option<u64> {
+    let health: serde_json::Value = client
+        .get(format!("{}/api/almajlis/health.json", server.base))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    health["tenants_active"].as_u64()
+}
+
+/// Waits (up to `limit`) until no tenant is active.
+async fn all_passive(client: &Client, server: &Server, limit: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if active_tenants(client, server).await == Some(0) {
+            return true;
         }
-        slugs.push(slug);
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(slugs)
+    false
 }
 
 /// Touches `tenants` tenants round-robin with a one-second idle timeout, so they activate and
-/// passivate all the time; reports request latency (activation included) and resident memory.
+/// passivate all the time; reports request latency (activation included), resident memory per
+/// active tenant at the peak, and what is left once every tenant has passivated again.
 pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     let server = Server::spawn(&options.bin, 1).await?;
     let client = http_client(options.concurrency * 2);
-    let empty_rss = server.rss_mb();
+    let empty_rss = server.rss_mb().unwrap_or(0.0);
     let slugs = Arc::new(create_bare_tenants(&client, &server, options.tenants.max(1)).await?);
     // Let the creations passivate so the run starts cold.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    all_passive(&client, &server, Duration::from_secs(30)).await;
+    let cold_rss = server.rss_mb().unwrap_or(0.0);
     let base = server.base.clone();
     let (c, s) = (client.clone(), Arc::clone(&slugs));
     let concurrency = options.concurrency;
-    let run = drive(concurrency, options.duration, move |worker, n| {
-        let slug = s[(n as usize * concurrency + worker) % s.len()].clone();
-        let (client, base) = (c.clone(), base.clone());
+    let sampler = server.rss_sampler(Duration::from_millis(50));
+    let peak_active = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watcher = tokio::spawn({
+        let (client, server_base, peak) = (
+            client.clone(),
+            server.base.clone(),
+            Arc::clone(&peak_active),
+        );
         async move {
-            match tenant_request(&client, &base, &slug, Method::GET, "/api/tenant")
-                .send()
-                .await
-            {
-                Ok(r) => Outcome::status(r.status().as_u16()),
-                Err(_) => Outcome::io(),
+            let probe = Server::external(&server_base);
+            loop {
+                if let Some(active) = active_tenants(&client, &probe).await {
+                    peak.fetch_max(active, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    })
+    });
+    let run = drive(
+        "activation",
+        concurrency,
+        options.duration,
+        move |worker, n| {
+            let slug = s[(n as usize * concurrency + worker) % s.len()].clone();
+            let (client, base) = (c.clone(), base.clone());
+            async move {
+                match tenant_request(&client, &base, &slug, Method::GET, "/api/tenant")
+                    .send()
+                    .await
+                {
+                    Ok(r) => Outcome::status(r.status().as_u16()),
+                    Err(_) => Outcome::io(),
+                }
+            }
+        },
+    )
     .await;
-    let peak = server.rss_mb();
-    let mut report = report("activation", &run, options.concurrency, 0.0, 0, peak);
-    // Memory above an empty server, per active tenant, goes in the ratio column's place.
-    if let (Some(peak), Some(empty)) = (peak, empty_rss) {
-        report.ceiling_per_s = empty;
-        report.ratio = (peak - empty).max(0.0) * 1024.0 / slugs.len() as f64;
-    }
+    let peak = sampler.peak();
+    watcher.abort();
+    let active = peak_active
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(1);
+    let passivated = all_passive(&client, &server, Duration::from_secs(30)).await;
+    let after = server.rss_mb().unwrap_or(0.0);
+    let mut report = report("activation", &run, options.concurrency, 0.0, 0, Some(peak));
+    // Memory above the empty server, per active tenant, goes in the ratio column's place.
+    let per_tenant_kb = (peak - empty_rss).max(0.0) * 1024.0 / active as f64;
+    report.ceiling_per_s = empty_rss;
+    report.ratio = per_tenant_kb;
+    report.notes.push(format!(
+        "{} tenants, up to {active} active at once; resident {empty_rss:.1} MB empty, {cold_rss:.1} MB with every tenant created and passive, {peak:.1} MB at the peak ({per_tenant_kb:.1} KB a tenant), {after:.1} MB once {}",
+        slugs.len(),
+        if passivated { "all had passivated again" } else { "the wait for passivation timed out" }
+    ));
     Ok(vec![report])
 }
 
@@ -103,7 +163,7 @@ pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     let (c, srv) = (client.clone(), Arc::clone(&server));
     let seen: Arc<Vec<std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>>> =
         Arc::new((0..workers).map(|_| std::sync::Mutex::default()).collect());
-    let run = drive(workers, options.duration, move |worker, _| {
+    let run = drive("login", workers, options.duration, move |worker, _| {
         let (client, server, slug, seen) =
             (c.clone(), Arc::clone(&srv), slug.clone(), Arc::clone(&seen));
         async move {
@@ -198,7 +258,7 @@ pub async fn connections(options: &Options) -> Result<Vec<ScenarioReport>, RunEr
         }));
     }
     let mut held = Vec::new();
-    let mut run = crate::scenarios::empty_run();
+    let mut run = crate::driver::Run::empty();
     for task in tasks {
         match task.await.ok().flatten() {
             Some((2, stream)) => {

@@ -3,8 +3,13 @@
 //! appends), and reads back every acknowledged write before it reports success.
 
 pub mod ceilings;
+pub mod chaos;
 pub mod client;
+pub mod curve;
+pub mod driver;
 pub mod extra;
+pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod scenarios;
 pub mod server;

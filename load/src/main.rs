@@ -28,6 +28,12 @@ struct Cli {
     tenants: usize,
     #[arg(long, default_value_t = 20)]
     cycles: usize,
+    /// The per-tenant in-flight bound during chaos's overload (ten times as many writers).
+    #[arg(long, default_value_t = 256)]
+    bound: usize,
+    /// Where `curve` draws its latency-versus-throughput plot (SVG).
+    #[arg(long, default_value = "latency-throughput.svg")]
+    plot: PathBuf,
     /// Write the reports as a JSON array here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -43,6 +49,8 @@ async fn main() -> ExitCode {
         concurrency: cli.concurrency.max(1),
         tenants: cli.tenants,
         chaos_cycles: cli.cycles,
+        inflight_bound: cli.bound,
+        plot: Some(cli.plot),
     };
     eprintln!(
         "majlis-load: running {:?} ({} s, {} workers)…",

@@ -23,6 +23,9 @@ pub struct ScenarioReport {
     pub acknowledged: u64,
     pub lost: u64,
     pub rss_mb: Option<f64>,
+    /// What the figures alone do not say (faults injected, memory before and after…).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl ScenarioReport {
@@ -72,6 +75,11 @@ pub fn table(reports: &[ScenarioReport]) -> String {
             r.lost,
             r.rss_mb.map_or("-".into(), |m| format!("{m:.0}")),
         );
+    }
+    for r in reports {
+        for note in &r.notes {
+            out += &format!("{}: {note}\n", r.scenario);
+        }
     }
     out
 }

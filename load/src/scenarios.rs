@@ -2,17 +2,16 @@
 //! HdrHistogram, every acknowledged write remembered and verified afterwards.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
 
 use crate::ceilings;
 use crate::client::{SetupError, Tenant, http_client, prepare_tenant, tenant_request};
+pub use crate::driver::{Outcome, Pace, Run, drive, drive_paced};
 use crate::report::ScenarioReport;
 use crate::server::{Server, ServerError};
 use crate::verify::{VerifyError, check_files, check_writes};
@@ -29,7 +28,8 @@ pub enum Scenario {
     HotTenant,
     /// Writers across many tenants.
     Spread,
-    /// Writers, `kill -9` at a random instant, restart, verify; again and again.
+    /// Writers, a tenant panic and `kill -9` at random instants, restart, verify; again and
+    /// again; then an overload at ten times a tenant's in-flight bound.
     Chaos,
     /// Many tenants touched round-robin with a short idle timeout: activation latency, memory.
     Activation,
@@ -37,6 +37,8 @@ pub enum Scenario {
     Login,
     /// Many concurrent keep-alive connections (`--concurrency` of them).
     Connections,
+    /// Latency against throughput for reads and writes, p99 at half the maximum, and the plot.
+    Curve,
     /// All of the above, small and quick.
     Smoke,
 }
@@ -50,6 +52,10 @@ pub struct Options {
     pub concurrency: usize,
     pub tenants: usize,
     pub chaos_cycles: usize,
+    /// The per-tenant in-flight bound during the overload (the server's default is 256).
+    pub inflight_bound: usize,
+    /// Where `curve` draws its latency-versus-throughput plot (SVG).
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,120 +66,10 @@ pub enum RunError {
     Setup(#[from] SetupError),
     #[error("verification failed: {0}")]
     Verify(#[from] VerifyError),
-}
-
-/// What one request came to.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub status: Option<u16>,
-    /// A write the server acknowledged: (tenant, record id).
-    pub acknowledged: Option<(String, String)>,
-}
-
-impl Outcome {
-    pub fn status(status: u16) -> Self {
-        Self {
-            status: Some(status),
-            acknowledged: None,
-        }
-    }
-    pub fn io() -> Self {
-        Self {
-            status: None,
-            acknowledged: None,
-        }
-    }
-}
-
-/// Everything the workers saw.
-#[derive(Debug)]
-pub struct Run {
-    pub histogram: Histogram<u64>,
-    pub elapsed: Duration,
-    pub ok: u64,
-    pub errors: BTreeMap<String, u64>,
-    pub acknowledged: BTreeMap<String, BTreeSet<String>>,
-}
-
-impl Run {
-    pub fn throughput(&self) -> f64 {
-        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
-/// A run with nothing in it yet.
-pub(crate) fn empty_run() -> Run {
-    Run {
-        histogram: new_histogram(),
-        elapsed: Duration::ZERO,
-        ok: 0,
-        errors: BTreeMap::new(),
-        acknowledged: BTreeMap::new(),
-    }
-}
-
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3)
-        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
-}
-
-/// Runs `op` from `concurrency` workers until `duration` has passed.
-pub async fn drive<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Run
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send,
-{
-    let op = Arc::new(op);
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut workers = Vec::new();
-    for worker in 0..concurrency {
-        let op = Arc::clone(&op);
-        workers.push(tokio::spawn(async move {
-            let mut histogram = new_histogram();
-            let mut ok = 0u64;
-            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-            let mut acked: Vec<(String, String)> = Vec::new();
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                let began = Instant::now();
-                let outcome = op(worker, n).await;
-                n += 1;
-                let micros = began.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-                let _ = histogram.record(micros.max(1));
-                match outcome.status {
-                    Some(s) if (200..300).contains(&s) || s == 304 => ok += 1,
-                    Some(s) => *errors.entry(s.to_string()).or_default() += 1,
-                    None => *errors.entry("io".into()).or_default() += 1,
-                }
-                if let Some(ack) = outcome.acknowledged {
-                    acked.push(ack);
-                }
-            }
-            (histogram, ok, errors, acked)
-        }));
-    }
-    let mut run = Run {
-        histogram: new_histogram(),
-        elapsed: Duration::ZERO,
-        ok: 0,
-        errors: BTreeMap::new(),
-        acknowledged: BTreeMap::new(),
-    };
-    for worker in workers {
-        if let Ok((histogram, ok, errors, acked)) = worker.await {
-            let _ = run.histogram.add(&histogram);
-            run.ok += ok;
-            for (k, v) in errors {
-                *run.errors.entry(k).or_default() += v;
-            }
-            for (slug, id) in acked {
-                run.acknowledged.entry(slug).or_default().insert(id);
-            }
-        }
-    }
-    run.elapsed = start.elapsed();
-    run
+    #[error("overload: {0}")]
+    Overload(String),
+    #[error("cannot draw the plot: {0}")]
+    Plot(String),
 }
 
 pub(crate) fn report(
@@ -205,11 +101,12 @@ pub(crate) fn report(
         acknowledged: run.acknowledged.values().map(|s| s.len() as u64).sum(),
         lost,
         rss_mb,
+        notes: Vec::new(),
     }
     .with_latencies(&run.histogram)
 }
 
-async fn read_op(client: Client, base: String, tenant: Tenant, n: u64) -> Outcome {
+pub(crate) async fn read_op(client: Client, base: String, tenant: Tenant, n: u64) -> Outcome {
     let path = if n.is_multiple_of(2) {
         "/api/meetings".to_owned()
     } else {
@@ -221,15 +118,21 @@ async fn read_op(client: Client, base: String, tenant: Tenant, n: u64) -> Outcom
         .await
     {
         Ok(response) => {
-            let status = response.status().as_u16();
+            let outcome = Outcome::from_response(&response);
             let _ = response.bytes().await;
-            Outcome::status(status)
+            outcome
         }
         Err(_) => Outcome::io(),
     }
 }
 
-async fn write_op(client: Client, base: String, tenant: Tenant, worker: usize, n: u64) -> Outcome {
+pub(crate) async fn write_op(
+    client: Client,
+    base: String,
+    tenant: Tenant,
+    worker: usize,
+    n: u64,
+) -> Outcome {
     let email = format!(
         "w{worker}n{n}r{}@{}.load",
         rand::random::<u32>(),
@@ -240,9 +143,9 @@ async fn write_op(client: Client, base: String, tenant: Tenant, worker: usize, n
         .json(&json!({"name": "Load member", "email": email, "role": "member"}));
     match request.send().await {
         Ok(response) => {
-            let status = response.status().as_u16();
+            let outcome = Outcome::from_response(&response);
             let body: Value = response.json().await.unwrap_or(Value::Null);
-            let acknowledged = (status == 201)
+            let acknowledged = (outcome.status == Some(201))
                 .then(|| {
                     body["id"]
                         .as_str()
@@ -250,8 +153,8 @@ async fn write_op(client: Client, base: String, tenant: Tenant, worker: usize, n
                 })
                 .flatten();
             Outcome {
-                status: Some(status),
                 acknowledged,
+                ..outcome
             }
         }
         Err(_) => Outcome::io(),
@@ -259,7 +162,7 @@ async fn write_op(client: Client, base: String, tenant: Tenant, worker: usize, n
 }
 
 /// Reads back every acknowledged write and its audit line through the API.
-async fn verify_api(
+pub(crate) async fn verify_api(
     client: &Client,
     base: &str,
     tenants: &[Tenant],
@@ -328,11 +231,18 @@ async fn audited_members(client: &Client, base: &str, tenant: &Tenant) -> BTreeS
     }
 }
 
-async fn prepare(client: &Client, server: &Server, count: usize) -> Result<Vec<Tenant>, RunError> {
-    let mut tenants = Vec::with_capacity(count);
-    for i in 0..count {
-        tenants.push(prepare_tenant(client, server, &format!("load{i:05}")).await?);
-    }
+/// Creates `count` tenants ready for load, a few at a time (each signs in by mail).
+pub(crate) async fn prepare(
+    client: &Client,
+    server: &Server,
+    count: usize,
+) -> Result<Vec<Tenant>, RunError> {
+    use futures_util::{StreamExt, TryStreamExt, stream};
+    let tenants = stream::iter(0..count)
+        .map(|i| async move { prepare_tenant(client, server, &format!("load{i:05}")).await })
+        .buffered(8)
+        .try_collect()
+        .await?;
     Ok(tenants)
 }
 
@@ -345,6 +255,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
                 concurrency: options.concurrency.min(8),
                 tenants: 3,
                 chaos_cycles: 2,
+                inflight_bound: 8,
                 ..options.clone()
             };
             let mut reports = Vec::new();
@@ -366,20 +277,28 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
             reports.extend(crate::extra::activation(&many).await?);
             let wide = Options {
                 concurrency: 500,
-                ..small
+                ..small.clone()
             };
             reports.extend(crate::extra::connections(&wide).await?);
+            let quick = Options {
+                duration: Duration::from_secs(1),
+                concurrency: 4,
+                tenants: 2,
+                ..small
+            };
+            reports.extend(crate::curve::curve(&quick).await?);
             Ok(reports)
         }
-        Scenario::Chaos => chaos(options).await,
+        Scenario::Chaos => crate::chaos::chaos(options).await,
         Scenario::Activation => crate::extra::activation(options).await,
         Scenario::Login => crate::extra::login(options).await,
         Scenario::Connections => crate::extra::connections(options).await,
+        Scenario::Curve => crate::curve::curve(options).await,
         _ => steady(scenario, options).await,
     }
 }
 
-async fn start(options: &Options) -> Result<Server, RunError> {
+pub(crate) async fn start(options: &Options) -> Result<Server, RunError> {
     Ok(match &options.server {
         Some(url) => Server::external(url),
         None => Server::spawn(&options.bin, 900).await?,
@@ -403,18 +322,23 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         _ => ("spread", 100),
     };
     let (c, b, t) = (client.clone(), base.clone(), Arc::clone(&tenants));
-    let run = drive(options.concurrency, options.duration, move |worker, n| {
-        let tenant = t[(worker + n as usize * 7) % t.len()].clone();
-        let (client, base) = (c.clone(), b.clone());
-        let write = (n % 100) < writes_share;
-        async move {
-            if write {
-                write_op(client, base, tenant, worker, n).await
-            } else {
-                read_op(client, base, tenant, n).await
+    let run = drive(
+        name,
+        options.concurrency,
+        options.duration,
+        move |worker, n| {
+            let tenant = t[(worker + n as usize * 7) % t.len()].clone();
+            let (client, base) = (c.clone(), b.clone());
+            let write = (n % 100) < writes_share;
+            async move {
+                if write {
+                    write_op(client, base, tenant, worker, n).await
+                } else {
+                    read_op(client, base, tenant, n).await
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     let rss = server.rss_mb();
     verify_api(&client, &base, &tenants, &run.acknowledged).await?;
@@ -440,63 +364,6 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         &run,
         options.concurrency,
         ceiling,
-        0,
-        rss,
-    )])
-}
-
-/// Writers, `kill -9` at a random instant, restart, verify — `chaos_cycles` times.
-async fn chaos(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let mut server = Server::spawn(&options.bin, 900).await?;
-    let client = http_client(options.concurrency * 2);
-    let tenants = Arc::new(prepare(&client, &server, options.tenants.clamp(1, 10)).await?);
-    let mut all = Run {
-        histogram: new_histogram(),
-        elapsed: Duration::ZERO,
-        ok: 0,
-        errors: BTreeMap::new(),
-        acknowledged: BTreeMap::new(),
-    };
-    for _ in 0..options.chaos_cycles.max(1) {
-        let base = server.base.clone();
-        let (c, t) = (client.clone(), Arc::clone(&tenants));
-        let burst = Duration::from_millis(200 + rand::random::<u64>() % 800);
-        let writers = tokio::spawn(drive(
-            options.concurrency,
-            options.duration.max(Duration::from_secs(1)),
-            move |worker, n| {
-                let tenant = t[(worker + n as usize) % t.len()].clone();
-                let (client, base) = (c.clone(), base.clone());
-                async move { write_op(client, base, tenant, worker, n).await }
-            },
-        ));
-        tokio::time::sleep(burst).await;
-        server.kill9().await;
-        let run = writers.await.unwrap_or_else(|_| Run {
-            histogram: new_histogram(),
-            elapsed: Duration::ZERO,
-            ok: 0,
-            errors: BTreeMap::new(),
-            acknowledged: BTreeMap::new(),
-        });
-        server.start(900).await?;
-        if let Some(dir) = &server.data_dir {
-            check_files(dir)?;
-        }
-        let _ = all.histogram.add(&run.histogram);
-        all.ok += run.ok;
-        all.elapsed += burst;
-        for (slug, ids) in run.acknowledged {
-            all.acknowledged.entry(slug).or_default().extend(ids);
-        }
-        verify_api(&client, &server.base, &tenants, &all.acknowledged).await?;
-    }
-    let rss = server.rss_mb();
-    Ok(vec![report(
-        "chaos",
-        &all,
-        options.concurrency,
-        0.0,
         0,
         rss,
     )])

@@ -10,6 +10,10 @@ use tokio::process::{Child, Command};
 
 pub const TOKEN: &str = "majlis-load-operator-token";
 
+/// The in-flight bound of the servers the harness starts: high, so that steady scenarios measure
+/// throughput rather than shedding.
+const DEFAULT_INFLIGHT: usize = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot start {bin}: {source}")]
@@ -29,7 +33,36 @@ pub struct Server {
     pub data_dir: Option<PathBuf>,
     bin: Option<PathBuf>,
     child: Option<Child>,
+    /// `MAJLIS_MAX_INFLIGHT_PER_TENANT` for the next start (high, so that only the overload
+    /// scenario is ever refused).
+    inflight_bound: usize,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// The highest resident memory seen by a background sampler.
+#[derive(Debug)]
+pub struct RssSampler {
+    peak_kb: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssSampler {
+    /// Stops sampling and answers the peak, in MB.
+    pub fn peak(self) -> f64 {
+        self.task.abort();
+        self.peak_kb.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The `majlis` binary beside this one (`target/<profile>/majlis`), or `MAJLIS_BIN`.
@@ -50,6 +83,7 @@ impl Server {
             data_dir: None,
             bin: None,
             child: None,
+            inflight_bound: DEFAULT_INFLIGHT,
             _temp: None,
         }
     }
@@ -66,6 +100,7 @@ impl Server {
             data_dir: Some(data_dir),
             bin: Some(bin.to_owned()),
             child: None,
+            inflight_bound: DEFAULT_INFLIGHT,
             _temp: Some(temp),
         };
         server.start(idle_secs).await?;
@@ -94,7 +129,10 @@ impl Server {
             .env("MAJLIS_EDGE_AUTH_BURST", "1000000")
             .env("MAJLIS_OTP_IP_BURST", "1000000")
             .env("MAJLIS_OTP_IDENTITY_BURST", "1000")
-            .env("MAJLIS_MAX_INFLIGHT_PER_TENANT", "4096")
+            .env(
+                "MAJLIS_MAX_INFLIGHT_PER_TENANT",
+                self.inflight_bound.to_string(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
@@ -137,17 +175,33 @@ impl Server {
         self.child.as_ref().and_then(Child::id)
     }
 
+    /// The per-tenant in-flight bound the next `start` gives the server.
+    pub fn set_inflight_bound(&mut self, bound: usize) {
+        self.inflight_bound = bound;
+    }
+
     /// Resident memory of the spawned server, in MB (Linux).
     pub fn rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        let kb: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
+        rss_kb(self.pid()?).map(|kb| kb as f64 / 1024.0)
+    }
+
+    /// Samples resident memory every `every` until `RssSampler::peak`.
+    pub fn rss_sampler(&self, every: Duration) -> RssSampler {
+        let peak_kb = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pid = self.pid();
+        let task = tokio::spawn({
+            let peak_kb = std::sync::Arc::clone(&peak_kb);
+            async move {
+                let Some(pid) = pid else { return };
+                loop {
+                    if let Some(kb) = rss_kb(pid) {
+                        peak_kb.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            }
+        });
+        RssSampler { peak_kb, task }
     }
 
     /// The newest sign-in code mailed to `email` in `slug` (file mailer of a spawned server).

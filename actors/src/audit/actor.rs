@@ -1,5 +1,7 @@
 //! `AuditActor`: the tenant's child that appends chained lines to `audit.jsonl`. It is the only
 //! writer of that file; it skips entries it already holds, so the tenant may resend after a crash.
+//! Entries that arrive while a write is under way are gathered and written with one fdatasync
+//! (group commit), so the trail costs one sync per burst rather than one per journal flush.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -27,8 +29,11 @@ pub struct AuditArgs {
 #[derive(Debug)]
 pub enum AuditMsg {
     /// Chain and append these entries (those at or below the last written seq are skipped),
-    /// fdatasync, then tell the tenant how far the trail is durable.
+    /// fdatasync, then tell the tenant how far the trail is durable. Appends already queued are
+    /// gathered into the same write.
     Append(Vec<AuditEntry>),
+    /// Writes what the appends gathered (sent to itself after the first of a burst).
+    Write,
     /// Answers the last durable seq once everything sent before has been written.
     Sync(RpcReplyPort<u64>),
     /// A page of the trail for the tenant's audit API.
@@ -47,6 +52,9 @@ pub struct AuditState {
     last_seq: u64,
     last_hash: String,
     tenant: ActorRef<TenantMsg>,
+    /// Entries received and not yet written.
+    gathered: Vec<AuditEntry>,
+    write_queued: bool,
 }
 
 impl Actor for AuditActor {
@@ -66,25 +74,45 @@ impl Actor for AuditActor {
             last_seq,
             last_hash,
             tenant: args.tenant,
+            gathered: Vec::new(),
+            write_queued: false,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Whatever was gathered still goes to disk; the journal would rebuild it otherwise.
+        state.write_gathered()?;
+        Ok(())
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             AuditMsg::Append(entries) => {
-                blocking(|| state.append(entries))?;
-                // The tenant may be stopping; a lost confirmation only means a resend later.
-                let _ = state.tenant.cast(TenantMsg::Audited(state.last_seq));
+                state.gathered.extend(entries);
+                if !state.write_queued {
+                    state.write_queued = true;
+                    myself.send_message(AuditMsg::Write)?;
+                }
+            }
+            AuditMsg::Write => {
+                state.write_queued = false;
+                state.write_gathered()?;
             }
             AuditMsg::Sync(reply) => {
+                state.write_gathered()?;
                 let _ = reply.send(state.last_seq);
             }
             AuditMsg::Query { query, reply } => {
+                state.write_gathered()?;
                 let page = blocking(|| read_page(&state.path, &query));
                 let _ = reply.send(page.map_err(|e| TenantError::Internal(e.to_string())));
             }
@@ -96,6 +124,19 @@ impl Actor for AuditActor {
 }
 
 impl AuditState {
+    /// Writes every gathered entry with one fdatasync and tells the tenant how far the trail is
+    /// durable.
+    fn write_gathered(&mut self) -> Result<(), StoreError> {
+        if self.gathered.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.gathered);
+        blocking(|| self.append(entries))?;
+        // The tenant may be stopping; a lost confirmation only means a resend later.
+        let _ = self.tenant.cast(TenantMsg::Audited(self.last_seq));
+        Ok(())
+    }
+
     fn append(&mut self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
         let mut bytes = Vec::new();
         let mut last_seq = self.last_seq;

@@ -1,0 +1,108 @@
+//! Latency against throughput: authenticated reads and durable writes at doubling concurrency up
+//! to the maximum throughput, then an open-loop run at half that maximum (the p99 the targets
+//! speak of), drawn as a plot.
+
+use std::sync::Arc;
+
+use crate::client::http_client;
+use crate::driver::{Pace, Run, drive_paced};
+use crate::plot::{Curve, Point};
+use crate::report::ScenarioReport;
+use crate::scenarios::{Options, RunError, prepare, read_op, report, start, verify_api, write_op};
+use crate::verify::check_files;
+
+/// Workers that share the open-loop run at half the maximum.
+const PACED_WORKERS: usize = 32;
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Reads,
+    Writes,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Reads => "reads",
+            Kind::Writes => "writes",
+        }
+    }
+}
+
+/// Runs both curves on one fresh server and draws them to `options.plot` (when given).
+pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
+    let server = start(options).await?;
+    let client = http_client(options.concurrency.max(PACED_WORKERS) * 2);
+    let tenants = Arc::new(prepare(&client, &server, options.tenants.max(1)).await?);
+    let mut levels = vec![1usize];
+    while levels.last().is_some_and(|l| *l < options.concurrency * 2) {
+        levels.push(levels.last().map_or(1, |l| l * 2));
+    }
+    let mut reports = Vec::new();
+    let mut curves = Vec::new();
+    let mut acknowledged = Run::empty();
+    for kind in [Kind::Reads, Kind::Writes] {
+        let mut curve = Curve {
+            name: kind.name().into(),
+            points: Vec::new(),
+            half: None,
+        };
+        let run_at = |label: String, concurrency: usize, pace: Pace| {
+            let (c, b, t) = (client.clone(), server.base.clone(), Arc::clone(&tenants));
+            let duration = options.duration;
+            async move {
+                drive_paced(&label, concurrency, duration, pace, move |worker, n| {
+                    let tenant = t[(worker + n as usize * 7) % t.len()].clone();
+                    let (client, base) = (c.clone(), b.clone());
+                    async move {
+                        match kind {
+                            Kind::Reads => read_op(client, base, tenant, n).await,
+                            Kind::Writes => write_op(client, base, tenant, worker, n).await,
+                        }
+                    }
+                })
+                .await
+            }
+        };
+        for &level in &levels {
+            let label = format!("{} c{level}", kind.name());
+            let run = run_at(label.clone(), level, Pace::Closed).await;
+            curve.points.push(point(&run));
+            reports.push(report(&label, &run, level, 0.0, 0, server.rss_mb()));
+            acknowledged.absorb(run);
+        }
+        let max = curve
+            .points
+            .iter()
+            .map(|p| p.throughput)
+            .fold(0.0, f64::max);
+        let label = format!("{} @half-max", kind.name());
+        let run = run_at(label.clone(), PACED_WORKERS, Pace::Rate(max / 2.0)).await;
+        curve.half = Some(point(&run));
+        let mut half = report(&label, &run, PACED_WORKERS, max, 0, server.rss_mb());
+        half.notes.push(format!(
+            "open loop at {:.0}/s, half the maximum of {max:.0}/s; latency from when each request was due",
+            max / 2.0
+        ));
+        reports.push(half);
+        acknowledged.absorb(run);
+        curves.push(curve);
+    }
+    verify_api(&client, &server.base, &tenants, &acknowledged.acknowledged).await?;
+    if let Some(dir) = &server.data_dir {
+        check_files(dir)?;
+    }
+    if let Some(path) = &options.plot {
+        crate::plot::draw(path, &curves).map_err(RunError::Plot)?;
+    }
+    Ok(reports)
+}
+
+fn point(run: &Run) -> Point {
+    let ms = |q: f64| run.histogram.value_at_quantile(q) as f64 / 1000.0;
+    Point {
+        throughput: run.throughput(),
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+    }
+}

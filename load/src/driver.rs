@@ -1,0 +1,206 @@
+//! The driver: concurrent workers run one operation again and again for a fixed time, either as
+//! fast as answers come (closed loop) or at a fixed rate (open loop, latency measured from the
+//! moment each request was due, so a slow server cannot hide its queue).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::progress::Progress;
+
+/// What one request came to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Option<u16>,
+    /// A write the server acknowledged: (tenant, record id).
+    pub acknowledged: Option<(String, String)>,
+    /// The answer carried `Retry-After` (expected on every 429 and 503).
+    pub retry_after: bool,
+}
+
+impl Outcome {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status: Some(status),
+            acknowledged: None,
+            retry_after: false,
+        }
+    }
+
+    pub fn io() -> Self {
+        Self {
+            status: None,
+            acknowledged: None,
+            retry_after: false,
+        }
+    }
+
+    /// An answer, noting whether it said when to retry.
+    pub fn from_response(response: &reqwest::Response) -> Self {
+        Self {
+            retry_after: response
+                .headers()
+                .contains_key(reqwest::header::RETRY_AFTER),
+            ..Self::status(response.status().as_u16())
+        }
+    }
+
+    fn is_success(&self) -> bool {
+        self.status
+            .is_some_and(|s| (200..300).contains(&s) || s == 304)
+    }
+}
+
+/// Everything the workers saw.
+#[derive(Debug)]
+pub struct Run {
+    pub histogram: Histogram<u64>,
+    pub elapsed: Duration,
+    pub ok: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub acknowledged: BTreeMap<String, BTreeSet<String>>,
+    /// Refusals (429, 503) that did not say when to retry.
+    pub refusals_without_retry_after: u64,
+}
+
+impl Run {
+    pub fn empty() -> Self {
+        Self {
+            histogram: new_histogram(),
+            elapsed: Duration::ZERO,
+            ok: 0,
+            errors: BTreeMap::new(),
+            acknowledged: BTreeMap::new(),
+            refusals_without_retry_after: 0,
+        }
+    }
+
+    pub fn throughput(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Adds another run's counts, latencies and acknowledged writes to this one.
+    pub fn absorb(&mut self, other: Run) {
+        let _ = self.histogram.add(&other.histogram);
+        self.ok += other.ok;
+        self.elapsed += other.elapsed;
+        self.refusals_without_retry_after += other.refusals_without_retry_after;
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        for (slug, ids) in other.acknowledged {
+            self.acknowledged.entry(slug).or_default().extend(ids);
+        }
+    }
+
+    fn record(&mut self, micros: u64, outcome: Outcome) {
+        let _ = self.histogram.record(micros.max(1));
+        if outcome.is_success() {
+            self.ok += 1;
+        } else {
+            let key = outcome
+                .status
+                .map_or_else(|| "io".into(), |s| s.to_string());
+            *self.errors.entry(key).or_default() += 1;
+            if matches!(outcome.status, Some(429 | 503)) && !outcome.retry_after {
+                self.refusals_without_retry_after += 1;
+            }
+        }
+        if let Some((slug, id)) = outcome.acknowledged {
+            self.acknowledged.entry(slug).or_default().insert(id);
+        }
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+/// How the workers pace themselves.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// Each worker sends its next request as soon as the last one is answered.
+    Closed,
+    /// All workers together send this many requests a second, each measured from when it was due.
+    Rate(f64),
+}
+
+/// Runs `op` from `concurrency` workers, as fast as they are answered, until `duration` passed.
+pub async fn drive<F, Fut>(label: &str, concurrency: usize, duration: Duration, op: F) -> Run
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    drive_paced(label, concurrency, duration, Pace::Closed, op).await
+}
+
+/// Runs `op` from `concurrency` workers at `pace` until `duration` has passed.
+pub async fn drive_paced<F, Fut>(
+    label: &str,
+    concurrency: usize,
+    duration: Duration,
+    pace: Pace,
+    op: F,
+) -> Run
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    let op = Arc::new(op);
+    let progress = Progress::start(label, duration);
+    let start = Instant::now();
+    let deadline = start + duration;
+    let period = match pace {
+        Pace::Closed => None,
+        Pace::Rate(rate) => Some(Duration::from_secs_f64(concurrency as f64 / rate.max(1e-3))),
+    };
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let op = Arc::clone(&op);
+        let (done, failed) = progress.counters();
+        workers.push(tokio::spawn(async move {
+            let mut run = Run::empty();
+            let mut ticks = period.map(|period| {
+                // Workers start spread over one period so the rate is even.
+                let offset = period.mul_f64(worker as f64 / concurrency as f64);
+                let mut ticks = tokio::time::interval_at((start + offset).into(), period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                ticks
+            });
+            let mut n = 0u64;
+            loop {
+                let due = match &mut ticks {
+                    Some(ticks) => ticks.tick().await.into_std(),
+                    None => Instant::now(),
+                };
+                if due >= deadline {
+                    break;
+                }
+                let outcome = op(worker, n).await;
+                n += 1;
+                let micros = due.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+                let counter = if outcome.is_success() { &done } else { &failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+                run.record(micros, outcome);
+            }
+            run
+        }));
+    }
+    let mut total = Run::empty();
+    for worker in workers {
+        if let Ok(run) = worker.await {
+            total.absorb(run);
+        }
+    }
+    total.elapsed = start.elapsed();
+    progress.finish();
+    total
+}
+
+/// A shared count of finished operations, for the progress bar.
+pub type Counter = Arc<AtomicU64>;

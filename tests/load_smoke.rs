@@ -20,6 +20,7 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         chaos_cycles: 2,
         inflight_bound: 8,
         plot: Some(plot.clone()),
+        records: 2_000,
     };
     let reports = majlis_load::run(Scenario::Smoke, &options)
         .await
@@ -37,6 +38,7 @@ async fn the_smoke_run_completes_and_loses_nothing() {
             "login",
             "activation",
             "connections",
+            "recovery",
             "reads c1",
             "reads c2",
             "reads c4",

@@ -98,7 +98,7 @@ async fn overload(
 ) -> Result<ScenarioReport, RunError> {
     let bound = options.inflight_bound.max(1);
     server.kill9().await;
-    server.set_inflight_bound(bound);
+    server.set_env("MAJLIS_MAX_INFLIGHT_PER_TENANT", bound);
     server.start(900).await?;
     let base = server.base.clone();
     let calm_rss = server.rss_mb().unwrap_or(0.0);

@@ -10,6 +10,7 @@ pub mod driver;
 pub mod extra;
 pub mod plot;
 pub mod progress;
+pub mod recovery;
 pub mod report;
 pub mod scenarios;
 pub mod server;

@@ -39,6 +39,8 @@ pub enum Scenario {
     Connections,
     /// Latency against throughput for reads and writes, p99 at half the maximum, and the plot.
     Curve,
+    /// One tenant's journal grown to `--records` lines, `kill -9`, time until it answers again.
+    Recovery,
     /// All of the above, small and quick.
     Smoke,
 }
@@ -56,6 +58,8 @@ pub struct Options {
     pub inflight_bound: usize,
     /// Where `curve` draws its latency-versus-throughput plot (SVG).
     pub plot: Option<PathBuf>,
+    /// Journal lines `recovery` replays.
+    pub records: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,8 @@ pub enum RunError {
     Verify(#[from] VerifyError),
     #[error("overload: {0}")]
     Overload(String),
+    #[error("recovery: {0}")]
+    Recovery(String),
     #[error("cannot draw the plot: {0}")]
     Plot(String),
 }
@@ -280,6 +286,11 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
                 ..small.clone()
             };
             reports.extend(crate::extra::connections(&wide).await?);
+            let replay = Options {
+                records: 2_000,
+                ..small.clone()
+            };
+            reports.extend(crate::recovery::recovery(&replay).await?);
             let quick = Options {
                 duration: Duration::from_secs(1),
                 concurrency: 4,
@@ -294,6 +305,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
         Scenario::Login => crate::extra::login(options).await,
         Scenario::Connections => crate::extra::connections(options).await,
         Scenario::Curve => crate::curve::curve(options).await,
+        Scenario::Recovery => crate::recovery::recovery(options).await,
         _ => steady(scenario, options).await,
     }
 }
@@ -322,6 +334,7 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         _ => ("spread", 100),
     };
     let (c, b, t) = (client.clone(), base.clone(), Arc::clone(&tenants));
+    let cpu_before = server.cpu_time();
     let run = drive(
         name,
         options.concurrency,
@@ -341,6 +354,10 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
     )
     .await;
     let rss = server.rss_mb();
+    let cpu = server
+        .cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     verify_api(&client, &base, &tenants, &run.acknowledged).await?;
     if let Some(dir) = &server.data_dir {
         check_files(dir)?;
@@ -359,12 +376,15 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
             .as_ref()
             .map_or(0.0, |d| ceilings::disk(d, Duration::from_secs(2)))
     };
-    Ok(vec![report(
-        name,
-        &run,
-        options.concurrency,
-        ceiling,
-        0,
-        rss,
-    )])
+    let mut report = report(name, &run, options.concurrency, ceiling, 0, rss);
+    if let Some(cpu) = cpu {
+        let answered = run.ok + run.errors.values().sum::<u64>();
+        report.notes.push(format!(
+            "server CPU {:.1} s over {:.1} s ({:.0} µs a request, both cores counted)",
+            cpu.as_secs_f64(),
+            run.elapsed.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / answered.max(1) as f64
+        ));
+    }
+    Ok(vec![report])
 }

@@ -33,9 +33,8 @@ pub struct Server {
     pub data_dir: Option<PathBuf>,
     bin: Option<PathBuf>,
     child: Option<Child>,
-    /// `MAJLIS_MAX_INFLIGHT_PER_TENANT` for the next start (high, so that only the overload
-    /// scenario is ever refused).
-    inflight_bound: usize,
+    /// Settings for the next start, over the harness's defaults.
+    env: Vec<(String, String)>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -83,13 +82,22 @@ impl Server {
             data_dir: None,
             bin: None,
             child: None,
-            inflight_bound: DEFAULT_INFLIGHT,
+            env: Vec::new(),
             _temp: None,
         }
     }
 
     /// Starts `bin` on a new temporary data directory.
     pub async fn spawn(bin: &Path, idle_secs: u64) -> Result<Self, ServerError> {
+        Self::spawn_with(bin, idle_secs, &[]).await
+    }
+
+    /// Starts `bin` on a new temporary data directory with these settings over the defaults.
+    pub async fn spawn_with(
+        bin: &Path,
+        idle_secs: u64,
+        env: &[(&str, &str)],
+    ) -> Result<Self, ServerError> {
         let temp = tempfile::tempdir().map_err(|source| ServerError::Spawn {
             bin: bin.display().to_string(),
             source,
@@ -100,7 +108,10 @@ impl Server {
             data_dir: Some(data_dir),
             bin: Some(bin.to_owned()),
             child: None,
-            inflight_bound: DEFAULT_INFLIGHT,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             _temp: Some(temp),
         };
         server.start(idle_secs).await?;
@@ -131,8 +142,9 @@ impl Server {
             .env("MAJLIS_OTP_IDENTITY_BURST", "1000")
             .env(
                 "MAJLIS_MAX_INFLIGHT_PER_TENANT",
-                self.inflight_bound.to_string(),
+                DEFAULT_INFLIGHT.to_string(),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
@@ -175,9 +187,21 @@ impl Server {
         self.child.as_ref().and_then(Child::id)
     }
 
-    /// The per-tenant in-flight bound the next `start` gives the server.
-    pub fn set_inflight_bound(&mut self, bound: usize) {
-        self.inflight_bound = bound;
+    /// CPU time the spawned server has used so far, user and system (Linux).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // The kernel reports in USER_HZ, which is 100 on Linux.
+        Some(Duration::from_millis(ticks * 10))
+    }
+
+    /// A setting (`MAJLIS_…`) for the next `start`, over the harness's defaults.
+    pub fn set_env(&mut self, key: &str, value: impl ToString) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_string()));
     }
 
     /// Resident memory of the spawned server, in MB (Linux).

@@ -45,7 +45,7 @@ impl Journal {
         path: &Path,
     ) -> Result<Recovered<R>, StoreError> {
         let mut records = Vec::new();
-        let (journal, torn_bytes) = Self::recover_each(path, |record: R| {
+        let (journal, torn_bytes) = Self::recover_each(path, |record: R, _line: &[u8]| {
             records.push(record);
             Ok(())
         })?;
@@ -57,10 +57,12 @@ impl Journal {
     }
 
     /// Like `recover`, handing each record to `on_record` as it is read instead of keeping them
-    /// all; `on_record` may refuse a record (corruption). Answers the journal and the torn bytes.
+    /// all, with its line (so that a caller may read only part of each record and return to the
+    /// whole line when it needs it); `on_record` may refuse a record (corruption). Answers the
+    /// journal and the torn bytes.
     pub fn recover_each<R: DeserializeOwned + Sequenced>(
         path: &Path,
-        mut on_record: impl FnMut(R) -> Result<(), String>,
+        mut on_record: impl FnMut(R, &[u8]) -> Result<(), String>,
     ) -> Result<(Journal, u64), StoreError> {
         let context = || format!("journal {}", path.display());
         let mut file = OpenOptions::new()
@@ -99,7 +101,7 @@ impl Journal {
             {
                 return Err(corrupt(format!("sequence jumps from {prev} to {seq}")));
             }
-            on_record(record).map_err(corrupt)?;
+            on_record(record, line).map_err(corrupt)?;
             previous = Some(seq);
             count += 1;
         }

@@ -3,13 +3,23 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use majlis::cli::{Cli, Command};
 
-/// mimalloc: fewer cycles per allocation than the system allocator on the request path, and it
-/// hands memory back to the system once passivated tenants have freed it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    majlis::cli::run(majlis::cli::Cli::parse()).await
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        // Before any thread exists: the server runs with few allocator arenas.
+        majlis::allocator::limit_arenas();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("majlis: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(majlis::cli::run(cli))
 }

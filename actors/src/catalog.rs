@@ -2,7 +2,7 @@
 //! role matrix. It is compiled into the binary, so a server never depends on the working directory.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,8 @@ pub struct Catalog {
     pub sectors: Vec<Sector>,
     pub modules: Vec<Module>,
     pub plans: Vec<PlanInfo>,
-    pub default_roles: RoleMatrix,
+    /// Shared by every tenant that keeps the default matrix (most do): one copy in memory.
+    pub default_roles: Arc<RoleMatrix>,
 }
 
 #[derive(Deserialize)]
@@ -119,13 +120,22 @@ static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
         sectors: parse::<SectorsFile>("sectors.json", SECTORS_JSON).sectors,
         modules: parse::<ModulesFile>("modules.json", MODULES_JSON).modules,
         plans: parse::<PlansFile>("plans.json", PLANS_JSON).plans,
-        default_roles: parse::<RolesFile>("roles.json", ROLES_JSON).roles,
+        default_roles: Arc::new(parse::<RolesFile>("roles.json", ROLES_JSON).roles),
     }
 });
 
 impl Catalog {
     pub fn get() -> &'static Catalog {
         &CATALOG
+    }
+
+    /// A tenant's role matrix, sharing the default's memory when it is the default.
+    pub fn share_roles(&self, roles: RoleMatrix) -> Arc<RoleMatrix> {
+        if roles == *self.default_roles {
+            Arc::clone(&self.default_roles)
+        } else {
+            Arc::new(roles)
+        }
     }
 
     pub fn module(&self, id: &str) -> Option<&Module> {

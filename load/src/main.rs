@@ -5,10 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-
-/// mimalloc keeps the harness's own cost per request low, leaving more of the machine to the server.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use majlis_load::{Options, Scenario, report, run};
 
 #[derive(Debug, Parser)]

@@ -131,6 +131,16 @@ impl TestServer {
         server
     }
 
+    /// The server's environment as the kernel sees it (Linux).
+    pub fn environ(&self) -> Vec<String> {
+        let pid = self.child.id().expect("running");
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .expect("environ")
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

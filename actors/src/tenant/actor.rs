@@ -104,6 +104,9 @@ impl Actor for TenantActor {
         })
     }
 
+    // Each arm that awaits is boxed: an idle tenant's task then holds a small state machine
+    // rather than room for the largest of its handlers (which, for thousands of active tenants,
+    // was most of their memory).
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
@@ -111,8 +114,8 @@ impl Actor for TenantActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            TenantMsg::Load => state.load(&myself).await,
-            TenantMsg::Request(envelope) => state.handle_request(&myself, envelope).await,
+            TenantMsg::Load => Box::pin(state.load(&myself)).await,
+            TenantMsg::Request(envelope) => Box::pin(state.handle_request(&myself, envelope)).await,
             TenantMsg::DocumentStored { pending, result } => {
                 state.document_stored(&myself, *pending, result)
             }
@@ -133,7 +136,7 @@ impl Actor for TenantActor {
                     None,
                 )
             }
-            TenantMsg::Flush => state.flush(&myself).await,
+            TenantMsg::Flush => Box::pin(state.flush(&myself)).await,
             TenantMsg::Audited(seq) => {
                 if let Phase::Ready(live) = &mut state.phase {
                     while live.unaudited.front().is_some_and(|e| e.seq <= seq) {
@@ -147,12 +150,12 @@ impl Actor for TenantActor {
                 Ok(())
             }
             TenantMsg::Passivate => {
-                state.passivate(&myself).await?;
+                Box::pin(state.passivate(&myself)).await?;
                 myself.stop(Some("passivated".into()));
                 Ok(())
             }
             #[cfg(feature = "fault-injection")]
-            TenantMsg::Fault(fault, reply) => state.inject(fault, reply).await,
+            TenantMsg::Fault(fault, reply) => Box::pin(state.inject(fault, reply)).await,
         }
     }
 
@@ -178,7 +181,13 @@ impl Actor for TenantActor {
                 }
                 tracing::warn!(tenant = %state.slug, error = %err, "audit child failed; restarting it");
                 let pending: Vec<AuditEntry> = live.unaudited.iter().cloned().collect();
-                let audit = spawn_audit(&myself, &state.shared, &state.slug, &state.paths).await?;
+                let audit = Box::pin(spawn_audit(
+                    &myself,
+                    &state.shared,
+                    &state.slug,
+                    &state.paths,
+                ))
+                .await?;
                 if !pending.is_empty() {
                     audit.cast(AuditMsg::Append(pending))?;
                 }

@@ -125,7 +125,7 @@ impl TenantState {
                 member.epoch += 1;
                 Ok(self.member_change("member.sessions_revoke", old, member))
             }
-            Request::GetRoles => Ok(Decision::read(Reply::Roles(self.roles.clone()))),
+            Request::GetRoles => Ok(Decision::read(Reply::Roles(self.roles.as_ref().clone()))),
             Request::PutRoles(roles) => self.decide_roles(roles, auth),
             Request::GetFeatures => Ok(Decision::read(Reply::Features(self.features.clone()))),
             Request::PutFeatures(features) => self.decide_features(features),
@@ -406,7 +406,7 @@ impl TenantState {
             action: "roles.update",
             module: "roles",
             target: self.meta.slug.to_string(),
-            diff: field_diff(Some(&self.roles), Some(&roles)),
+            diff: field_diff(Some(self.roles.as_ref()), Some(&roles)),
             op: Op::SetRoles {
                 roles: roles.clone(),
             },

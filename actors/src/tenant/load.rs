@@ -110,7 +110,7 @@ pub fn create(paths: &TenantPaths, new: &NewTenant, now: Timestamp) -> Result<Lo
             modules: catalog.default_features(new.plan, &new.sector),
             flags: BTreeMap::from([("magic_link".to_owned(), false)]),
         },
-        roles: catalog.default_roles.clone(),
+        roles: std::sync::Arc::clone(&catalog.default_roles),
         members: BTreeMap::new(),
         auth: AuthData::default(),
         keys: BTreeMap::new(),
@@ -165,7 +165,7 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
     let mut state = TenantState {
         meta,
         features,
-        roles,
+        roles: Catalog::get().share_roles(roles),
         members,
         auth,
         keys,
@@ -250,7 +250,7 @@ pub fn write_dirty(
         let (path, bytes) = match collection {
             Collection::Tenant => (paths.tenant(), snapshot_bytes(seq, &state.meta)?),
             Collection::Features => (paths.features(), snapshot_bytes(seq, &state.features)?),
-            Collection::Roles => (paths.roles(), snapshot_bytes(seq, &state.roles)?),
+            Collection::Roles => (paths.roles(), snapshot_bytes(seq, state.roles.as_ref())?),
             // The largest file is written compact; the others stay readable by people.
             Collection::Members => (paths.members(), snapshot_compact(seq, &state.members)?),
             Collection::Auth => (paths.auth(), snapshot_compact(seq, &state.auth)?),

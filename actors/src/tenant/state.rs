@@ -269,7 +269,7 @@ pub const MAX_FLOW_TRIES: u8 = 5;
 pub struct TenantState {
     pub meta: TenantMeta,
     pub features: Features,
-    pub roles: RoleMatrix,
+    pub roles: std::sync::Arc<RoleMatrix>,
     pub members: BTreeMap<MemberId, Member>,
     pub auth: AuthData,
     pub keys: BTreeMap<String, ApiKey>,
@@ -309,7 +309,9 @@ impl TenantState {
                 }
                 self.members.insert(member.id.clone(), member.clone());
             }
-            Op::SetRoles { roles } => self.roles = roles.clone(),
+            Op::SetRoles { roles } => {
+                self.roles = crate::catalog::Catalog::get().share_roles(roles.clone());
+            }
             Op::SetFeatures { features } => self.features = features.clone(),
             Op::OtpIssued { flow_id, flow } => {
                 self.auth.flows.insert(flow_id.clone(), flow.clone());
@@ -485,7 +487,7 @@ pub(crate) fn test_state() -> TenantState {
             timezone: default_timezone(),
         },
         features: Features::default(),
-        roles: RoleMatrix::new(),
+        roles: std::sync::Arc::new(RoleMatrix::new()),
         members: BTreeMap::new(),
         auth: AuthData::default(),
         keys: BTreeMap::new(),

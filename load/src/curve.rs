@@ -81,7 +81,7 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
         curve.half = Some(point(&run));
         let mut half = report(&label, &run, PACED_WORKERS, max, 0, server.rss_mb());
         half.notes.push(format!(
-            "open loop at {:.0}/s, half the maximum of {max:.0}/s; latency from when each request was due",
+            "open loop at {:.0}/s, half the maximum of {max:.0}/s; a request held back by the one before is measured from when it was due",
             max / 2.0
         ));
         reports.push(half);

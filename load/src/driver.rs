@@ -1,6 +1,7 @@
 //! The driver: concurrent workers run one operation again and again for a fixed time, either as
-//! fast as answers come (closed loop) or at a fixed rate (open loop, latency measured from the
-//! moment each request was due, so a slow server cannot hide its queue).
+//! fast as answers come (closed loop) or at a fixed rate (open loop: a request held back by a slow
+//! answer to the one before is measured from the moment it was due, so a slow server cannot hide
+//! its queue).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::progress::Progress;
+
+/// How long a closed-loop worker waits after a transport error before it tries again.
+const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(20);
 
 /// What one request came to.
 #[derive(Debug, Clone)]
@@ -173,6 +177,7 @@ where
                 ticks
             });
             let mut n = 0u64;
+            let mut finished = Instant::now();
             loop {
                 let due = match &mut ticks {
                     Some(ticks) => ticks.tick().await.into_std(),
@@ -181,12 +186,26 @@ where
                 if due >= deadline {
                     break;
                 }
+                // A request held back by the one before it is measured from when it was due
+                // (the server's queue shows); one that waited only for the timer, which wakes
+                // up to a millisecond late, from when it was sent.
+                let due = if finished > due { due } else { Instant::now() };
                 let outcome = op(worker, n).await;
                 n += 1;
-                let micros = due.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+                finished = Instant::now();
+                let micros = finished
+                    .duration_since(due)
+                    .as_micros()
+                    .min(u128::from(u64::MAX)) as u64;
                 let counter = if outcome.is_success() { &done } else { &failed };
                 counter.fetch_add(1, Ordering::Relaxed);
+                let unreachable = outcome.status.is_none();
                 run.record(micros, outcome);
+                if unreachable && ticks.is_none() {
+                    // The server is gone (killed, restarting): wait a little, as a client would,
+                    // instead of counting thousands of refused connections.
+                    tokio::time::sleep(UNREACHABLE_BACKOFF).await;
+                }
             }
             run
         }));

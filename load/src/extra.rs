@@ -239,6 +239,31 @@ pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     )])
 }
 
+/// Reads one whole HTTP/1.1 response (headers, then `Content-Length` bytes of body), however the
+/// bytes arrive; `None` when the connection fails or closes first.
+async fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if bytes.len() >= end + 4 + length {
+                return Some(bytes);
+            }
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+}
+
 /// Opens `concurrency` keep-alive connections at once, sends a request on each, then a second
 /// one on each still-open connection; every failure counts.
 pub async fn connections(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
@@ -255,9 +280,10 @@ pub async fn connections(options: &Options) -> Result<Vec<ScenarioReport>, RunEr
             let mut ok = 0u32;
             for _ in 0..2 {
                 stream.write_all(request).await.ok()?;
-                let mut buf = vec![0u8; 64 * 1024];
-                let n = stream.read(&mut buf).await.ok()?;
-                if buf[..n].starts_with(b"HTTP/1.1 200") {
+                if read_response(&mut stream)
+                    .await?
+                    .starts_with(b"HTTP/1.1 200")
+                {
                     ok += 1;
                 }
             }

@@ -1,9 +1,10 @@
 //! `AuditActor`: the tenant's child that appends chained lines to `audit.jsonl`. It is the only
 //! writer of that file; it skips entries it already holds, so the tenant may resend after a crash.
-//! Entries are gathered for a few milliseconds and written with one fdatasync, so the trail costs
-//! at most a couple of hundred syncs a second however busy the tenant is. The journal, not the
-//! trail, is what makes an acknowledged write durable: a crash before the trail's sync loses
-//! nothing, because the tenant rebuilds missing lines from the journal when it loads.
+//! Entries are gathered for a few milliseconds and written together. The trail is written but not
+//! fdatasync'ed on the write path: the journal, which carries every line's facts, is what makes an
+//! acknowledged write durable, and the tenant resends whatever the trail lacks when it loads. The
+//! trail is synced when the tenant asks (`Sync`, before a snapshot empties the journal) and when
+//! the child stops — so a line is on disk before the journal record that could rebuild it is gone.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -33,13 +34,13 @@ pub struct AuditArgs {
 
 #[derive(Debug)]
 pub enum AuditMsg {
-    /// Chain and append these entries (those at or below the last written seq are skipped),
-    /// fdatasync, then tell the tenant how far the trail is durable. Appends that arrive within
-    /// `GATHER` of the first are written with it.
+    /// Chain and append these entries (those at or below the last written seq are skipped), then
+    /// tell the tenant how far the trail is written. Appends that arrive within `GATHER` of the
+    /// first are written with it.
     Append(Vec<AuditEntry>),
     /// Writes what the appends gathered (sent to itself `GATHER` after the first of a burst).
     Write,
-    /// Answers the last durable seq once everything sent before has been written.
+    /// Writes and fdatasyncs everything sent before, then answers the last durable seq.
     Sync(RpcReplyPort<u64>),
     /// A page of the trail for the tenant's audit API.
     Query {
@@ -56,6 +57,8 @@ pub struct AuditState {
     path: PathBuf,
     last_seq: u64,
     last_hash: String,
+    /// The last seq known to be on disk (fdatasync'ed).
+    synced_seq: u64,
     tenant: ActorRef<TenantMsg>,
     /// Entries received and not yet written.
     gathered: Vec<AuditEntry>,
@@ -78,6 +81,8 @@ impl Actor for AuditActor {
             path: args.path,
             last_seq,
             last_hash,
+            // What an earlier child wrote may still be only in the page cache: sync it once.
+            synced_seq: 0,
             tenant: args.tenant,
             gathered: Vec::new(),
             write_queued: false,
@@ -91,6 +96,7 @@ impl Actor for AuditActor {
     ) -> Result<(), ActorProcessingErr> {
         // Whatever was gathered still goes to disk; the journal would rebuild it otherwise.
         state.write_gathered()?;
+        state.sync()?;
         Ok(())
     }
 
@@ -115,7 +121,8 @@ impl Actor for AuditActor {
             }
             AuditMsg::Sync(reply) => {
                 state.write_gathered()?;
-                let _ = reply.send(state.last_seq);
+                state.sync()?;
+                let _ = reply.send(state.synced_seq);
             }
             AuditMsg::Query { query, reply } => {
                 state.write_gathered()?;
@@ -130,8 +137,8 @@ impl Actor for AuditActor {
 }
 
 impl AuditState {
-    /// Writes every gathered entry with one fdatasync and tells the tenant how far the trail is
-    /// durable.
+    /// Writes every gathered entry (one write, no sync) and tells the tenant how far the trail is
+    /// written.
     fn write_gathered(&mut self) -> Result<(), StoreError> {
         if self.gathered.is_empty() {
             return Ok(());
@@ -161,10 +168,20 @@ impl AuditState {
         }
         self.file
             .write_all(&bytes)
-            .and_then(|()| self.file.sync_data())
             .map_err(|e| StoreError::io(format!("audit {}", self.path.display()), e))?;
         self.last_seq = last_seq;
         self.last_hash = last_hash;
+        Ok(())
+    }
+
+    /// fdatasyncs what was written since the last sync.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if self.synced_seq == self.last_seq {
+            return Ok(());
+        }
+        blocking(|| self.file.sync_data())
+            .map_err(|e| StoreError::io(format!("audit {}", self.path.display()), e))?;
+        self.synced_seq = self.last_seq;
         Ok(())
     }
 }

@@ -71,7 +71,7 @@ pub(super) struct Live {
     pub(super) flush_queued: bool,
     /// Audit entries of the staged records, handed to the audit child after the flush.
     pub(super) staged_audit: Vec<AuditEntry>,
-    /// Entries sent to the audit child and not yet confirmed durable.
+    /// Entries sent to the audit child and not yet confirmed written (resent if it fails).
     pub(super) unaudited: VecDeque<AuditEntry>,
     pub(super) audit: Option<ActorRef<AuditMsg>>,
     pub(super) audit_budget: RestartBudget,
@@ -549,13 +549,14 @@ impl TenantActorState {
         if live.journal.is_empty() && !dirty {
             return Ok(());
         }
-        if let (Some(last), Some(audit)) = (live.unaudited.back(), &live.audit) {
-            let last = last.seq;
+        // The trail is written without fdatasync on the write path: before the journal records
+        // that could rebuild its lines are dropped, it must be on disk.
+        if let Some(audit) = &live.audit {
             let synced = ractor::call_t!(audit, AuditMsg::Sync, 10_000)?;
             while live.unaudited.front().is_some_and(|e| e.seq <= synced) {
                 live.unaudited.pop_front();
             }
-            if synced < last {
+            if let Some(last) = live.unaudited.back().map(|e| e.seq) {
                 tracing::warn!(tenant = %self.slug, synced, last, "audit trail behind; snapshot postponed");
                 return Ok(());
             }

@@ -37,6 +37,7 @@ async fn the_smoke_run_completes_and_loses_nothing() {
             "overload",
             "login",
             "activation",
+            "activation-cold",
             "connections",
             "recovery",
             "reads c1",
@@ -66,7 +67,7 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         }
         if matches!(
             report.scenario.as_str(),
-            "login" | "activation" | "connections"
+            "login" | "activation" | "activation-cold" | "connections"
         ) {
             assert!(
                 report.errors.is_empty(),

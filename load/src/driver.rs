@@ -101,7 +101,7 @@ impl Run {
         }
     }
 
-    fn record(&mut self, micros: u64, outcome: Outcome) {
+    pub fn record(&mut self, micros: u64, outcome: Outcome) {
         let _ = self.histogram.record(micros.max(1));
         if outcome.is_success() {
             self.ok += 1;

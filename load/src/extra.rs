@@ -142,7 +142,33 @@ pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunErr
         settle.as_secs(),
         if passivated { "all passivating again" } else { "a 30 s wait for passivation (timed out)" }
     ));
-    Ok(vec![report])
+    let cold = cold_activations(&client, &server, &slugs).await;
+    Ok(vec![report, cold])
+}
+
+/// With every tenant passive again, touches up to 1,000 of them one at a time: each request
+/// activates its tenant from disk on a quiet server, so the latency is that of a cold activation.
+async fn cold_activations(client: &Client, server: &Server, slugs: &[String]) -> ScenarioReport {
+    let mut run = crate::driver::Run::empty();
+    let started = Instant::now();
+    for slug in slugs.iter().take(1_000) {
+        let began = Instant::now();
+        let outcome = match tenant_request(client, &server.base, slug, Method::GET, "/api/tenant")
+            .send()
+            .await
+        {
+            Ok(r) => Outcome::status(r.status().as_u16()),
+            Err(_) => Outcome::io(),
+        };
+        run.record(began.elapsed().as_micros() as u64, outcome);
+    }
+    run.elapsed = started.elapsed();
+    let mut cold = report("activation-cold", &run, 1, 0.0, 0, server.rss_mb());
+    cold.notes.push(format!(
+        "{} passive tenants touched one at a time: each answer includes loading the tenant from disk",
+        run.ok + run.errors.values().sum::<u64>()
+    ));
+    cold
 }
 
 /// Full sign-in flows: ask for a code, read it from the mail folder, trade it for a session.

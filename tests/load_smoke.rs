@@ -21,6 +21,8 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         inflight_bound: 8,
         plot: Some(plot.clone()),
         records: 2_000,
+        data_dir: None,
+        token: String::new(),
     };
     let reports = majlis_load::run(Scenario::Smoke, &options)
         .await

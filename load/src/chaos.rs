@@ -13,7 +13,7 @@ use crate::client::{Tenant, http_client};
 use crate::driver::Run;
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, drive, prepare, report, verify_api, write_op};
-use crate::server::{Server, TOKEN};
+use crate::server::Server;
 use crate::verify::check_files;
 
 /// How much above the calm server's resident memory the overload may take.
@@ -81,7 +81,7 @@ async fn inject_panic(client: &Client, server: &Server, tenant: &Tenant) -> bool
             "{}/admin/api/tenants/{}/fault",
             server.base, tenant.slug
         ))
-        .bearer_auth(TOKEN)
+        .bearer_auth(&server.token)
         .json(&json!({"fault": "panic"}))
         .send()
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::server::{Server, TOKEN};
+use crate::server::Server;
 
 #[derive(Debug, thiserror::Error)]
 #[error("setup failed: {0}")]
@@ -70,7 +70,7 @@ pub async fn prepare_tenant(
     let admin = |method: Method, path: &str| {
         client
             .request(method, format!("{base}/admin/api{path}"))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&server.token)
     };
     expect(admin(Method::POST, "/tenants").json(&json!({"slug": slug, "name": format!("{slug} board"), "plan": "enterprise", "sector": "corporate"})).send().await, "create tenant").await?;
     let email = format!("admin@{slug}.load");

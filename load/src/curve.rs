@@ -89,7 +89,7 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
         curves.push(curve);
     }
     verify_api(&client, &server.base, &tenants, &acknowledged.acknowledged).await?;
-    if let Some(dir) = &server.data_dir {
+    if let Some(dir) = server.data_dir.as_ref().filter(|_| server.is_spawned()) {
         check_files(dir)?;
     }
     if let Some(path) = &options.plot {

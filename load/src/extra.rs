@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use crate::client::{http_client, tenant_request};
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, Outcome, RunError, drive, report};
-use crate::server::{Server, TOKEN};
+use crate::server::Server;
 
 /// Creates `count` free tenants with nothing in them, a few at a time.
 async fn create_bare_tenants(
@@ -27,7 +27,7 @@ async fn create_bare_tenants(
             let slug = format!("act{i:05}");
             let response = client
                 .post(format!("{}/admin/api/tenants", server.base))
-                .bearer_auth(TOKEN)
+                .bearer_auth(&server.token)
                 .json(&json!({"slug": slug, "name": "Activation", "plan": "free", "sector": "corporate"}))
                 .send()
                 .await
@@ -90,7 +90,7 @@ pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunErr
             Arc::clone(&peak_active),
         );
         async move {
-            let probe = Server::external(&server_base);
+            let probe = Server::external(&server_base, None, "");
             loop {
                 if let Some(active) = active_tenants(&client, &probe).await {
                     peak.fetch_max(active, std::sync::atomic::Ordering::Relaxed);
@@ -178,7 +178,7 @@ pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     let slug = "login".to_owned();
     client
         .post(format!("{}/admin/api/tenants", server.base))
-        .bearer_auth(TOKEN)
+        .bearer_auth(&server.token)
         .json(&json!({"slug": slug, "name": "Login", "plan": "enterprise", "sector": "corporate"}))
         .send()
         .await
@@ -187,7 +187,7 @@ pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     for worker in 0..workers {
         client
             .post(format!("{}/admin/api/tenants/{slug}/members", server.base))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&server.token)
             .json(&json!({"name": "Signer", "email": format!("w{worker}@login.load"), "role": "member"}))
             .send()
             .await

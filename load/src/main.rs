@@ -14,9 +14,23 @@ use majlis_load::{Options, Scenario, report, run};
 )]
 struct Cli {
     scenario: Scenario,
-    /// An existing server (sign-in then needs its mail folder; the default starts a fresh one).
-    #[arg(long)]
+    /// An existing server for read, write, mixed, hot-tenant, spread and curve (the default, and
+    /// always for the others, is a fresh one on a temporary data directory). Needs `--data-dir`;
+    /// tenants are addressed as `<slug>.localhost`, so its `base_domain` must be `localhost`.
+    #[arg(long, requires = "data_dir")]
     server: Option<String>,
+    /// The data directory of `--server` on this machine: sign-in codes are read from its mail
+    /// folder, so that server must have no SMTP relay configured.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The operator token of `--server`.
+    #[arg(
+        long,
+        env = "MAJLIS_OPERATOR_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    token: String,
     /// The majlis binary to start (default: beside this one).
     #[arg(long)]
     bin: Option<PathBuf>,
@@ -55,6 +69,8 @@ async fn main() -> ExitCode {
         inflight_bound: cli.bound,
         plot: Some(cli.plot),
         records: cli.records,
+        data_dir: cli.data_dir,
+        token: cli.token,
     };
     eprintln!(
         "majlis-load: running {:?} ({} s, {} workers)…",

@@ -12,14 +12,14 @@ use crate::client::{http_client, tenant_request};
 use crate::driver::{Outcome, drive};
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, prepare, report, verify_api, write_op};
-use crate::server::{Server, TOKEN};
+use crate::server::Server;
 use crate::verify::check_files;
 
 /// Lines in the journal of the tenant under test, from the operator API.
 async fn journal_len(client: &reqwest::Client, server: &Server, slug: &str) -> Option<u64> {
     let view: Value = client
         .get(format!("{}/admin/api/tenants/{slug}", server.base))
-        .bearer_auth(TOKEN)
+        .bearer_auth(&server.token)
         .send()
         .await
         .ok()?

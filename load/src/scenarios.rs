@@ -58,6 +58,10 @@ pub struct Options {
     pub inflight_bound: usize,
     /// Where `curve` draws its latency-versus-throughput plot (SVG).
     pub plot: Option<PathBuf>,
+    /// The data directory of the `server` given (its mail folder holds the sign-in codes).
+    pub data_dir: Option<PathBuf>,
+    /// The operator token of the `server` given.
+    pub token: String,
     /// Journal lines `recovery` replays.
     pub records: u64,
 }
@@ -312,7 +316,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
 
 pub(crate) async fn start(options: &Options) -> Result<Server, RunError> {
     Ok(match &options.server {
-        Some(url) => Server::external(url),
+        Some(url) => Server::external(url, options.data_dir.clone(), &options.token),
         None => Server::spawn(&options.bin, 900).await?,
     })
 }
@@ -359,7 +363,7 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         .zip(cpu_before)
         .map(|(after, before)| after - before);
     verify_api(&client, &base, &tenants, &run.acknowledged).await?;
-    if let Some(dir) = &server.data_dir {
+    if let Some(dir) = server.data_dir.as_ref().filter(|_| server.is_spawned()) {
         check_files(dir)?;
     }
     let ceiling = if writes_share == 0 {

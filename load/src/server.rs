@@ -30,6 +30,8 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct Server {
     pub base: String,
+    /// The operator token the harness creates tenants with.
+    pub token: String,
     pub data_dir: Option<PathBuf>,
     bin: Option<PathBuf>,
     child: Option<Child>,
@@ -76,10 +78,13 @@ pub fn default_binary() -> PathBuf {
 }
 
 impl Server {
-    pub fn external(base: &str) -> Self {
+    /// A server the harness did not start: `data_dir` is its data directory on this machine (its
+    /// file mailer's sign-in codes are read there), `token` its operator token.
+    pub fn external(base: &str, data_dir: Option<PathBuf>, token: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            data_dir: None,
+            token: token.to_owned(),
+            data_dir,
             bin: None,
             child: None,
             env: Vec::new(),
@@ -105,6 +110,7 @@ impl Server {
         let data_dir = temp.path().join("data");
         let mut server = Self {
             base: String::new(),
+            token: TOKEN.to_owned(),
             data_dir: Some(data_dir),
             bin: Some(bin.to_owned()),
             child: None,
@@ -174,6 +180,11 @@ impl Server {
         self.base = format!("http://127.0.0.1:{port}");
         self.child = Some(child);
         Ok(())
+    }
+
+    /// Whether the harness started this server (and may read its files at rest).
+    pub fn is_spawned(&self) -> bool {
+        self.bin.is_some()
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -30,6 +30,11 @@ pub fn http_client(pool: usize) -> Client {
         .unwrap_or_default()
 }
 
+/// The JSON body of the answer to `request`, or `None` when it fails.
+pub async fn json_of(request: RequestBuilder) -> Option<Value> {
+    request.send().await.ok()?.json().await.ok()
+}
+
 pub fn tenant_request(
     client: &Client,
     base: &str,

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::{http_client, tenant_request};
+use crate::client::{http_client, json_of, tenant_request};
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, Outcome, RunError, drive, report};
 use crate::server::Server;
@@ -42,16 +42,9 @@ async fn create_bare_tenants(
         .await
 }
 
-/// Active tenants, from the health document.
-async fn active_tenants(client: &Client, server: &Server) -> Option<u64> {
-    let health: serde_json::Value = client
-        .get(format!("{}/api/almajlis/health.json", server.base))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+/// Active tenants, from the health document of the server at `base`.
+async fn active_tenants(client: &Client, base: &str) -> Option<u64> {
+    let health = json_of(client.get(format!("{base}/api/almajlis/health.json"))).await?;
     health["tenants_active"].as_u64()
 }
 
@@ -59,7 +52,7 @@ async fn active_tenants(client: &Client, server: &Server) -> Option<u64> {
 async fn all_passive(client: &Client, server: &Server, limit: Duration) -> bool {
     let started = Instant::now();
     while started.elapsed() < limit {
-        if active_tenants(client, server).await == Some(0) {
+        if active_tenants(client, &server.base).await == Some(0) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -84,15 +77,14 @@ pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunErr
     let sampler = server.rss_sampler(Duration::from_millis(50));
     let peak_active = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let watcher = tokio::spawn({
-        let (client, server_base, peak) = (
+        let (client, base, peak) = (
             client.clone(),
             server.base.clone(),
             Arc::clone(&peak_active),
         );
         async move {
-            let probe = Server::external(&server_base, None, "");
             loop {
-                if let Some(active) = active_tenants(&client, &probe).await {
+                if let Some(active) = active_tenants(&client, &base).await {
                     peak.fetch_max(active, std::sync::atomic::Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use serde_json::Value;
 
-use crate::client::{http_client, tenant_request};
+use crate::client::{http_client, json_of, tenant_request};
 use crate::driver::{Outcome, drive};
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, prepare, report, verify_api, write_op};
@@ -17,15 +16,12 @@ use crate::verify::check_files;
 
 /// Lines in the journal of the tenant under test, from the operator API.
 async fn journal_len(client: &reqwest::Client, server: &Server, slug: &str) -> Option<u64> {
-    let view: Value = client
-        .get(format!("{}/admin/api/tenants/{slug}", server.base))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let view = json_of(
+        client
+            .get(format!("{}/admin/api/tenants/{slug}", server.base))
+            .bearer_auth(&server.token),
+    )
+    .await?;
     view["journal_len"].as_u64()
 }
 

@@ -1,7 +1,17 @@
-//! The system allocator's arenas. glibc gives each busy thread an arena of its own (up to eight
-//! per core); tenants activate on one thread and passivate on another, so freed memory ends up
-//! scattered over arenas it is never reused from. The server runs with two arenas: that alone
-//! brought ten thousand active tenants from 23 KB to 18 KB each (see BENCHMARKS.md).
+//! The system allocator. glibc gives each busy thread an arena of its own (up to eight per core);
+//! tenants activate on one thread and passivate on another, so freed memory ends up scattered
+//! over arenas it is never reused from. The server runs with two arenas: that alone brought ten
+//! thousand active tenants from 23 KB to 18 KB each (see BENCHMARKS.md). And glibc keeps freed
+//! pages rather than handing them back: after tenants passivate, the server asks it to
+//! (`malloc_trim`), so memory taken by a wave of active tenants returns to the system.
+
+use std::time::Duration;
+
+use majlis_actors::ManagerHandle;
+use majlis_actors::manager::ManagerMsg;
+
+/// How often the trimmer looks whether tenants have passivated.
+const TRIM_CHECK: Duration = Duration::from_secs(5);
 
 /// The glibc setting, read once when a process starts.
 pub const ARENAS: &str = "MALLOC_ARENA_MAX";
@@ -30,3 +40,75 @@ pub fn limit_arenas() {
 /// Other platforms and C libraries have no such setting.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_arenas() {}
+
+/// Whether memory is worth handing back: fewer tenants are active than at the last look.
+fn passivated_since(last_active: usize, active: usize) -> bool {
+    active < last_active
+}
+
+/// Every `TRIM_CHECK`, hands freed memory back to the system when tenants have passivated since
+/// the last look. Runs until the manager is gone.
+pub async fn trim_after_passivation(manager: ManagerHandle) {
+    let mut last_active = 0;
+    loop {
+        tokio::time::sleep(TRIM_CHECK).await;
+        let Some(actor) = manager.get() else {
+            return;
+        };
+        let Ok(ractor::rpc::CallResult::Success(health)) = actor
+            .call(ManagerMsg::Health, Some(Duration::from_secs(5)))
+            .await
+        else {
+            continue;
+        };
+        if passivated_since(last_active, health.tenants_active) {
+            // The trim walks and locks each arena; keep it off the runtime's workers.
+            let released = tokio::task::spawn_blocking(release_free_memory)
+                .await
+                .unwrap_or(false);
+            tracing::debug!(
+                released,
+                active = health.tenants_active,
+                "returned freed memory to the system"
+            );
+        }
+        last_active = health.tenants_active;
+    }
+}
+
+/// glibc's `malloc_trim(0)`: gives every arena's free pages back to the system. Answers whether
+/// anything was released.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(
+    unsafe_code,
+    reason = "malloc_trim is C; the project's only unsafe block"
+)]
+fn release_free_memory() -> bool {
+    // SAFETY: malloc_trim takes a size and has no precondition on the caller; it only changes
+    // the allocator's free lists, under the allocator's own locks.
+    unsafe { libc::malloc_trim(0) != 0 }
+}
+
+/// Other C libraries have no such call.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_handed_back_only_after_tenants_passivate() {
+        assert!(passivated_since(10, 3));
+        assert!(!passivated_since(3, 3));
+        assert!(!passivated_since(0, 5));
+    }
+
+    #[test]
+    fn trimming_is_safe_to_call_at_any_time() {
+        // Whether glibc releases anything depends on its heap; the call itself must not fail.
+        let _ = release_free_memory();
+    }
+}

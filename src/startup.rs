@@ -295,11 +295,13 @@ impl Application {
             let _ = stop_rx.await;
         });
         let server = tokio::spawn(async move { serve.await });
+        let trimmer = tokio::spawn(crate::allocator::trim_after_passivation(runtime.manager()));
         tokio::select! {
             () = shutdown_signal() => tracing::info!("shutting down"),
             () = runtime.stopped() => tracing::error!("the actor runtime stopped"),
         }
         let _ = stop_tx.send(());
+        trimmer.abort();
         let served = server.await.unwrap_or(Ok(()));
         runtime.shutdown().await;
         served

@@ -1,5 +1,5 @@
 //! Scenarios that measure the runtime's edges rather than steady traffic: activation of many
-//! tenants with a short idle timeout, full sign-in flows, and many concurrent connections.
+//! tenants with a short idle timeout, and many concurrent connections.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -161,100 +161,6 @@ async fn cold_activations(client: &Client, server: &Server, slugs: &[String]) ->
         run.ok + run.errors.values().sum::<u64>()
     ));
     cold
-}
-
-/// Full sign-in flows: ask for a code, read it from the mail folder, trade it for a session.
-pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let server = Arc::new(Server::spawn(&options.bin, 900).await?);
-    let client = http_client(options.concurrency * 2);
-    let slug = "login".to_owned();
-    client
-        .post(format!("{}/admin/api/tenants", server.base))
-        .bearer_auth(&server.token)
-        .json(&json!({"slug": slug, "name": "Login", "plan": "enterprise", "sector": "corporate"}))
-        .send()
-        .await
-        .map_err(|e| RunError::Setup(crate::client::SetupError(e.to_string())))?;
-    let workers = options.concurrency.min(16);
-    for worker in 0..workers {
-        client
-            .post(format!("{}/admin/api/tenants/{slug}/members", server.base))
-            .bearer_auth(&server.token)
-            .json(&json!({"name": "Signer", "email": format!("w{worker}@login.load"), "role": "member"}))
-            .send()
-            .await
-            .map_err(|e| RunError::Setup(crate::client::SetupError(e.to_string())))?;
-    }
-    let (c, srv) = (client.clone(), Arc::clone(&server));
-    let seen: Arc<Vec<std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>>> =
-        Arc::new((0..workers).map(|_| std::sync::Mutex::default()).collect());
-    let run = drive("login", workers, options.duration, move |worker, _| {
-        let (client, server, slug, seen) =
-            (c.clone(), Arc::clone(&srv), slug.clone(), Arc::clone(&seen));
-        async move {
-            let email = format!("w{worker}@login.load");
-            let Ok(response) = tenant_request(
-                &client,
-                &server.base,
-                &slug,
-                Method::POST,
-                "/api/auth/otp/request",
-            )
-            .json(&json!({"identity": email}))
-            .send()
-            .await
-            else {
-                return Outcome::io();
-            };
-            if response.status().as_u16() != 202 {
-                return Outcome::status(response.status().as_u16());
-            }
-            let flow = response
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|v| v["flow"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let started = Instant::now();
-            let code = loop {
-                // Workers share the mail folder: each takes the newest mail to its own member.
-                let found = seen[worker]
-                    .lock()
-                    .ok()
-                    .and_then(|mut seen| server.code_for(&slug, &email, &mut seen));
-                if let Some(code) = found {
-                    break code;
-                }
-                if started.elapsed() > Duration::from_secs(5) {
-                    return Outcome::status(599);
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            };
-            match tenant_request(
-                &client,
-                &server.base,
-                &slug,
-                Method::POST,
-                "/api/auth/otp/verify",
-            )
-            .json(&json!({"flow": flow, "code": code}))
-            .send()
-            .await
-            {
-                Ok(r) => Outcome::status(r.status().as_u16()),
-                Err(_) => Outcome::io(),
-            }
-        }
-    })
-    .await;
-    Ok(vec![report(
-        "login",
-        &run,
-        workers,
-        0.0,
-        0,
-        server.rss_mb(),
-    )])
 }
 
 /// Reads one whole HTTP/1.1 response (headers, then `Content-Length` bytes of body), however the

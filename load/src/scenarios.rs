@@ -76,6 +76,8 @@ pub enum RunError {
     Verify(#[from] VerifyError),
     #[error("overload: {0}")]
     Overload(String),
+    #[error("sign-in limits: {0}")]
+    Limits(String),
     #[error("recovery: {0}")]
     Recovery(String),
     #[error("cannot draw the plot: {0}")]
@@ -306,7 +308,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
         }
         Scenario::Chaos => crate::chaos::chaos(options).await,
         Scenario::Activation => crate::extra::activation(options).await,
-        Scenario::Login => crate::extra::login(options).await,
+        Scenario::Login => crate::login::login(options).await,
         Scenario::Connections => crate::extra::connections(options).await,
         Scenario::Curve => crate::curve::curve(options).await,
         Scenario::Recovery => crate::recovery::recovery(options).await,

@@ -101,6 +101,17 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         overload.errors.keys().all(|s| s == "429" || s == "503"),
         "{overload:?}"
     );
+    let login = reports
+        .iter()
+        .find(|r| r.scenario == "login")
+        .expect("login");
+    assert!(
+        login
+            .notes
+            .iter()
+            .any(|n| n.contains("locked (429 with Retry-After)")),
+        "{login:?}"
+    );
     let chaos = reports
         .iter()
         .find(|r| r.scenario == "chaos")

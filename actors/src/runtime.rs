@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::config::RuntimeConfig;
 use crate::domain::Slug;
-use crate::manager::{ManagerArgs, ManagerMsg, TenantManager};
+use crate::manager::{ManagerArgs, ManagerMsg, Routes, TenantManager};
 use crate::store::tenants_dir;
 use crate::supervision::RestartBudget;
 
@@ -24,6 +24,8 @@ use crate::supervision::RestartBudget;
 pub struct Shared {
     pub config: RuntimeConfig,
     pub clock: Clock,
+    /// Running tenants, for requests that need no decision by the manager.
+    pub(crate) routes: Arc<Routes>,
     instance: u64,
 }
 
@@ -55,9 +57,15 @@ pub enum StartError {
 #[derive(Debug, Clone)]
 pub struct ManagerHandle {
     name: String,
+    routes: Arc<Routes>,
 }
 
 impl ManagerHandle {
+    /// The direct way to running tenants (see `Routes`).
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
     pub fn get(&self) -> Option<ActorRef<ManagerMsg>> {
         ractor::registry::where_is(self.name.clone()).map(ActorRef::from)
     }
@@ -76,9 +84,16 @@ impl Runtime {
     pub async fn start(config: RuntimeConfig, clock: Clock) -> Result<Self, StartError> {
         static INSTANCES: AtomicU64 = AtomicU64::new(0);
         let lock = lock_data_root(&config.data_root)?;
+        let routes = Arc::new(Routes::new(
+            config.mode.clone(),
+            config.base_domain.clone(),
+            config.max_inflight_per_tenant,
+            clock.clone(),
+        ));
         let shared = Arc::new(Shared {
             config,
             clock,
+            routes,
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
         });
         let (root, root_task) = Actor::spawn(None, RootActor, Arc::clone(&shared))
@@ -95,6 +110,7 @@ impl Runtime {
     pub fn manager(&self) -> ManagerHandle {
         ManagerHandle {
             name: self.shared.manager_name(),
+            routes: Arc::clone(&self.shared.routes),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use majlis_actors::TenantError;
-use majlis_actors::manager::{ManagerMsg, Target};
+use majlis_actors::manager::{ManagerMsg, Routed, Target};
 use majlis_actors::tenant::{Envelope, Reply, Request, RequestCtx};
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
@@ -39,20 +39,36 @@ pub async fn call_manager_within<T: Send + 'static>(
     }
 }
 
-/// Sends one request to a tenant and maps its reply.
+/// Sends one request to a tenant and maps its reply: straight to its actor when it is running,
+/// through the manager otherwise (activation, a stopping or failed tenant, a custom host).
 pub async fn ask(
     state: &AppState,
     target: Target,
     ctx: RequestCtx,
     request: Request,
 ) -> Result<Reply, ApiError> {
-    flatten(
-        call_manager(state, |reply| ManagerMsg::Dispatch {
-            target,
-            envelope: Envelope::new(ctx, request, reply),
-        })
-        .await,
-    )
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let envelope = Envelope::new(ctx, request, RpcReplyPort::from(reply));
+    if let Routed::ToManager(envelope) = state.manager.routes().dispatch(&target, envelope) {
+        let manager = state
+            .manager
+            .get()
+            .ok_or_else(|| ApiError::unavailable("the tenant manager is restarting"))?;
+        manager
+            .cast(ManagerMsg::Dispatch {
+                target,
+                envelope: *envelope,
+            })
+            .map_err(|_| ApiError::unavailable("the tenant manager is restarting"))?;
+    }
+    match tokio::time::timeout(state.config.call_timeout, answer).await {
+        Ok(Ok(answer)) => answer.map_err(ApiError::from),
+        // The actor that held the reply port stopped (a crash, a restart): retryable.
+        Ok(Err(_)) => Err(ApiError::unavailable(
+            "the request was dropped by a stopping actor",
+        )),
+        Err(_) => Err(ApiError::timeout()),
+    }
 }
 
 pub fn flatten<T>(answer: Result<Result<T, TenantError>, ApiError>) -> Result<T, ApiError> {

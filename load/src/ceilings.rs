@@ -5,25 +5,29 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reqwest::Client;
+use reqwest::Method;
 
+use crate::lanes::{Call, Lanes};
 use crate::scenarios::{Outcome, drive};
 
-/// Requests per second for `GET /api/almajlis/sectors.json` at `concurrency`.
-pub async fn http(client: &Client, base: &str, concurrency: usize, duration: Duration) -> f64 {
-    let url = format!("{base}/api/almajlis/sectors.json");
-    let client = client.clone();
-    let run = drive("HTTP ceiling", concurrency, duration, move |_, _| {
-        let (client, url) = (client.clone(), url.clone());
+/// Requests per second for `GET /api/almajlis/sectors.json` at `concurrency`, with the same
+/// client as the scenarios.
+pub async fn http(base: &str, concurrency: usize, duration: Duration) -> f64 {
+    let lanes = Lanes::new(base, concurrency);
+    let run = drive("HTTP ceiling", concurrency, duration, move |worker, _| {
+        let lanes = lanes.clone();
         async move {
-            match client.get(&url).send().await {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let _ = r.bytes().await;
-                    Outcome::status(status)
-                }
-                Err(_) => Outcome::io(),
-            }
+            let call = Call {
+                method: Method::GET,
+                path: "/api/almajlis/sectors.json",
+                tenant: None,
+                key: None,
+                json: None,
+            };
+            lanes
+                .send(worker, call)
+                .await
+                .map_or_else(Outcome::io, |answer| Outcome::status(answer.status))
         }
     })
     .await;

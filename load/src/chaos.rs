@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::client::{Tenant, http_client};
 use crate::driver::Run;
+use crate::lanes::Lanes;
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, drive, prepare, report, verify_api, write_op};
 use crate::server::Server;
@@ -30,7 +31,7 @@ pub async fn chaos(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     let mut panics = 0usize;
     for cycle in 0..cycles {
         let base = server.base.clone();
-        let (c, t) = (client.clone(), Arc::clone(&tenants));
+        let (lanes, t) = (Lanes::new(&base, options.concurrency), Arc::clone(&tenants));
         let burst = Duration::from_millis(200 + rand::random::<u64>() % 800);
         let label = format!("chaos {}/{cycles}", cycle + 1);
         let duration = options.duration.max(Duration::from_secs(1));
@@ -38,8 +39,7 @@ pub async fn chaos(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
         let writers = tokio::spawn(async move {
             drive(&label, concurrency, duration, move |worker, n| {
                 let tenant = t[(worker + n as usize) % t.len()].clone();
-                let (client, base) = (c.clone(), base.clone());
-                async move { write_op(client, base, tenant, worker, n).await }
+                write_op(lanes.clone(), tenant, worker, n)
             })
             .await
         });
@@ -103,14 +103,14 @@ async fn overload(
     let base = server.base.clone();
     let calm_rss = server.rss_mb().unwrap_or(0.0);
     let workers = bound * 10;
-    let crowd = http_client(workers);
+    let crowd = Lanes::new(&base, workers);
     let sampler = server.rss_sampler(Duration::from_millis(100));
-    let (c, b, t) = (crowd.clone(), base.clone(), tenant.clone());
+    let (c, t) = (crowd.clone(), tenant.clone());
     let run = drive(
         "overload",
         workers,
         options.duration.max(Duration::from_secs(2)),
-        move |worker, n| write_op(c.clone(), b.clone(), t.clone(), worker, n),
+        move |worker, n| write_op(c.clone(), t.clone(), worker, n),
     )
     .await;
     let peak_rss = sampler.peak();
@@ -147,12 +147,12 @@ async fn overload(
         return Err(RunError::Overload(failure));
     }
     // Once the crowd is gone, the same tenant serves a calm load without a single refusal.
-    let (c, b, t) = (client.clone(), base.clone(), tenant.clone());
+    let (calm_lanes, t) = (Lanes::new(&base, 4), tenant.clone());
     let calm = drive(
         "after overload",
         4,
         Duration::from_secs(2),
-        move |worker, n| write_op(c.clone(), b.clone(), t.clone(), worker, n),
+        move |worker, n| write_op(calm_lanes.clone(), t.clone(), worker, n),
     )
     .await;
     if !calm.errors.is_empty() || calm.ok == 0 {

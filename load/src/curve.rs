@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::client::http_client;
 use crate::driver::{Pace, Run, drive_paced};
+use crate::lanes::Lanes;
 use crate::plot::{Curve, Point};
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, prepare, read_op, report, start, verify_api, write_op};
@@ -48,16 +49,16 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
             half: None,
         };
         let run_at = |label: String, concurrency: usize, pace: Pace| {
-            let (c, b, t) = (client.clone(), server.base.clone(), Arc::clone(&tenants));
+            let (lanes, t) = (Lanes::new(&server.base, concurrency), Arc::clone(&tenants));
             let duration = options.duration;
             async move {
                 drive_paced(&label, concurrency, duration, pace, move |worker, n| {
                     let tenant = t[(worker + n as usize * 7) % t.len()].clone();
-                    let (client, base) = (c.clone(), b.clone());
+                    let lanes = lanes.clone();
                     async move {
                         match kind {
-                            Kind::Reads => read_op(client, base, tenant, n).await,
-                            Kind::Writes => write_op(client, base, tenant, worker, n).await,
+                            Kind::Reads => read_op(lanes, tenant, worker, n).await,
+                            Kind::Writes => write_op(lanes, tenant, worker, n).await,
                         }
                     }
                 })

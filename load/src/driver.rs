@@ -44,12 +44,10 @@ impl Outcome {
     }
 
     /// An answer, noting whether it said when to retry.
-    pub fn from_response(response: &reqwest::Response) -> Self {
+    pub fn from_answer(answer: &crate::lanes::Answer) -> Self {
         Self {
-            retry_after: response
-                .headers()
-                .contains_key(reqwest::header::RETRY_AFTER),
-            ..Self::status(response.status().as_u16())
+            retry_after: answer.retry_after,
+            ..Self::status(answer.status)
         }
     }
 

@@ -8,6 +8,7 @@ pub mod client;
 pub mod curve;
 pub mod driver;
 pub mod extra;
+pub mod lanes;
 pub mod login;
 pub mod plot;
 pub mod progress;

@@ -9,6 +9,7 @@ use reqwest::Method;
 
 use crate::client::{http_client, json_of, tenant_request};
 use crate::driver::{Outcome, drive};
+use crate::lanes::Lanes;
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, prepare, report, verify_api, write_op};
 use crate::server::Server;
@@ -42,11 +43,14 @@ pub async fn recovery(options: &Options) -> Result<Vec<ScenarioReport>, RunError
         if len >= target {
             break;
         }
-        let (c, b, t) = (client.clone(), server.base.clone(), tenant.clone());
+        let (lanes, t) = (
+            Lanes::new(&server.base, options.concurrency),
+            tenant.clone(),
+        );
         let missing = target - len;
         let round = Duration::from_secs_f64((missing as f64 / 5_000.0).clamp(0.2, 5.0));
         let run = drive("filling", options.concurrency, round, move |worker, n| {
-            write_op(c.clone(), b.clone(), t.clone(), worker, n)
+            write_op(lanes.clone(), t.clone(), worker, n)
         })
         .await;
         written.absorb(run);
@@ -71,7 +75,7 @@ pub async fn recovery(options: &Options) -> Result<Vec<ScenarioReport>, RunError
         .send()
         .await
         {
-            Ok(r) => Outcome::from_response(&r),
+            Ok(r) => Outcome::status(r.status().as_u16()),
             Err(_) => Outcome::io(),
         };
         if outcome.status == Some(200) {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::ceilings;
 use crate::client::{SetupError, Tenant, http_client, prepare_tenant, tenant_request};
 pub use crate::driver::{Outcome, Pace, Run, drive, drive_paced};
+use crate::lanes::{Call, Lanes};
 use crate::report::ScenarioReport;
 use crate::server::{Server, ServerError};
 use crate::verify::{VerifyError, check_files, check_writes};
@@ -118,58 +119,57 @@ pub(crate) fn report(
     .with_latencies(&run.histogram)
 }
 
-pub(crate) async fn read_op(client: Client, base: String, tenant: Tenant, n: u64) -> Outcome {
+/// A member reads the meeting list or a meeting page (every other request).
+pub(crate) async fn read_op(lanes: Lanes, tenant: Tenant, worker: usize, n: u64) -> Outcome {
     let path = if n.is_multiple_of(2) {
         "/api/meetings".to_owned()
     } else {
         format!("/api/meetings/{}", tenant.meeting)
     };
-    match tenant_request(&client, &base, &tenant.slug, Method::GET, &path)
-        .bearer_auth(&tenant.key)
-        .send()
+    let call = Call {
+        method: Method::GET,
+        path: &path,
+        tenant: Some(&tenant.slug),
+        key: Some(&tenant.key),
+        json: None,
+    };
+    lanes
+        .send(worker, call)
         .await
-    {
-        Ok(response) => {
-            let outcome = Outcome::from_response(&response);
-            let _ = response.bytes().await;
-            outcome
-        }
-        Err(_) => Outcome::io(),
-    }
+        .map_or_else(Outcome::io, |answer| Outcome::from_answer(&answer))
 }
 
-pub(crate) async fn write_op(
-    client: Client,
-    base: String,
-    tenant: Tenant,
-    worker: usize,
-    n: u64,
-) -> Outcome {
+/// An admin adds a member: a durable write, acknowledged with the new member's id.
+pub(crate) async fn write_op(lanes: Lanes, tenant: Tenant, worker: usize, n: u64) -> Outcome {
     let email = format!(
         "w{worker}n{n}r{}@{}.load",
         rand::random::<u32>(),
         tenant.slug
     );
-    let request = tenant_request(&client, &base, &tenant.slug, Method::POST, "/api/members")
-        .bearer_auth(&tenant.key)
-        .json(&json!({"name": "Load member", "email": email, "role": "member"}));
-    match request.send().await {
-        Ok(response) => {
-            let outcome = Outcome::from_response(&response);
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            let acknowledged = (outcome.status == Some(201))
-                .then(|| {
-                    body["id"]
-                        .as_str()
-                        .map(|id| (tenant.slug.clone(), id.to_owned()))
-                })
-                .flatten();
-            Outcome {
-                acknowledged,
-                ..outcome
-            }
-        }
-        Err(_) => Outcome::io(),
+    let body = json!({"name": "Load member", "email": email, "role": "member"});
+    let call = Call {
+        method: Method::POST,
+        path: "/api/members",
+        tenant: Some(&tenant.slug),
+        key: Some(&tenant.key),
+        json: serde_json::to_vec(&body).ok(),
+    };
+    let Some(answer) = lanes.send(worker, call).await else {
+        return Outcome::io();
+    };
+    let outcome = Outcome::from_answer(&answer);
+    let acknowledged = (outcome.status == Some(201))
+        .then(|| {
+            serde_json::from_slice::<Value>(&answer.body)
+                .ok()?
+                .get("id")?
+                .as_str()
+                .map(|id| (tenant.slug.clone(), id.to_owned()))
+        })
+        .flatten();
+    Outcome {
+        acknowledged,
+        ..outcome
     }
 }
 
@@ -339,7 +339,7 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         Scenario::HotTenant => ("hot-tenant", 100),
         _ => ("spread", 100),
     };
-    let (c, b, t) = (client.clone(), base.clone(), Arc::clone(&tenants));
+    let (lanes, t) = (Lanes::new(&base, options.concurrency), Arc::clone(&tenants));
     let cpu_before = server.cpu_time();
     let run = drive(
         name,
@@ -347,13 +347,13 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         options.duration,
         move |worker, n| {
             let tenant = t[(worker + n as usize * 7) % t.len()].clone();
-            let (client, base) = (c.clone(), b.clone());
+            let lanes = lanes.clone();
             let write = (n % 100) < writes_share;
             async move {
                 if write {
-                    write_op(client, base, tenant, worker, n).await
+                    write_op(lanes, tenant, worker, n).await
                 } else {
-                    read_op(client, base, tenant, n).await
+                    read_op(lanes, tenant, worker, n).await
                 }
             }
         },
@@ -370,7 +370,6 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
     }
     let ceiling = if writes_share == 0 {
         ceilings::http(
-            &client,
             &base,
             options.concurrency,
             options.duration.min(Duration::from_secs(5)),

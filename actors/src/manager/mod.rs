@@ -1,26 +1,30 @@
 //! `TenantManager`: the registry of every tenant (slug → actor, host → slug), activation on first
 //! message, passivation when idle, one_for_one restarts with an intensity limit, and the
-//! operator's view. Requests pass through it to the tenant actor, which answers the caller.
+//! operator's view. Requests for a running tenant go straight to its actor through `Routes`,
+//! which the manager keeps; the rest pass through the manager. The tenant actor answers the
+//! caller.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use jiff::Timestamp;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::time::Instant;
 
 mod disk;
 mod messages;
+mod routes;
 mod views;
 
 pub use messages::{ManagerMsg, Target};
+pub use routes::{Routed, Routes};
 
 pub use views::{ChildView, HealthView, RunState, TenantView};
 
 use disk::{scan_tenants, storage_writable};
 use messages::{ReplyPort, ViewPort};
+use routes::{Activity, Route};
 
 use crate::config::Mode;
 use crate::domain::{HostName, Slug};
@@ -69,8 +73,7 @@ struct Entry {
     budget: RestartBudget,
     last_error: Option<String>,
     inflight: Arc<AtomicUsize>,
-    last_activity: Option<Timestamp>,
-    last_touch: Instant,
+    activity: Arc<Activity>,
 }
 
 impl Entry {
@@ -81,8 +84,7 @@ impl Entry {
             budget: RestartBudget::new(shared.config.restart_max, shared.config.restart_window),
             last_error: None,
             inflight: Arc::new(AtomicUsize::new(0)),
-            last_activity: None,
-            last_touch: Instant::now(),
+            activity: Arc::new(Activity::new()),
         }
     }
 
@@ -98,7 +100,7 @@ impl Entry {
             restarts: self.budget.total(),
             last_error: self.last_error.clone(),
             inflight: self.inflight.load(Ordering::Relaxed),
-            last_activity: self.last_activity,
+            last_activity: self.activity.last_request(),
             hosts: self.hosts.clone(),
             journal_len: None,
             last_seq: None,
@@ -134,6 +136,8 @@ impl Actor for TenantManager {
             shutdown: None,
             shared: Arc::clone(&shared),
         };
+        // Routes left by a manager that failed lead to actors this one does not own.
+        shared.routes.clear();
         for (slug, found) in crate::store::blocking(|| scan_tenants(&shared.config.data_root))? {
             let entry = match found {
                 Ok(meta) => {
@@ -143,6 +147,7 @@ impl Actor for TenantManager {
                     };
                     for host in &meta.hosts {
                         state.hosts.insert(host.clone(), slug.clone());
+                        shared.routes.insert_host(host.clone(), slug.clone());
                     }
                     Entry::new(meta.hosts, run, &shared)
                 }
@@ -200,6 +205,7 @@ impl Actor for TenantManager {
             }
             ManagerMsg::TenantBroken { slug, reason } => {
                 if let Some(entry) = state.entries.get_mut(&slug) {
+                    state.shared.routes.remove(&slug);
                     entry.last_error = Some(reason);
                     if let Run::Active(actor) = std::mem::replace(&mut entry.run, Run::Failed) {
                         // Let it refuse what is already queued, then stop.
@@ -210,6 +216,7 @@ impl Actor for TenantManager {
             ManagerMsg::CreationFailed { slug } => {
                 if let Some(entry) = state.entries.remove(&slug) {
                     for host in entry.hosts {
+                        state.shared.routes.remove_host(&host);
                         state.hosts.remove(&host);
                     }
                 }
@@ -217,8 +224,9 @@ impl Actor for TenantManager {
             ManagerMsg::Sweep => state.sweep(),
             ManagerMsg::Shutdown(reply) => {
                 state.shutdown = Some(reply);
-                for entry in state.entries.values_mut() {
+                for (slug, entry) in &mut state.entries {
                     if let Run::Active(actor) = &entry.run {
+                        state.shared.routes.remove(slug);
                         let _ = actor.cast(TenantMsg::Passivate);
                         entry.run = Run::Stopping {
                             buffer: Vec::new(),
@@ -255,11 +263,13 @@ impl Actor for TenantManager {
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 if let Some(slug) = state.by_actor.remove(&cell.get_id()) {
+                    state.shared.routes.remove_actor(&slug, cell.get_id());
                     state.stopped(&myself, slug, reason, None).await;
                 }
             }
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(slug) = state.by_actor.remove(&cell.get_id()) {
+                    state.shared.routes.remove_actor(&slug, cell.get_id());
                     state
                         .stopped(&myself, slug, None, Some(err.to_string()))
                         .await;
@@ -331,8 +341,7 @@ impl ManagerState {
             },
             Run::Active(actor) => match Admission::try_take(&entry.inflight, max) {
                 Some(admission) => {
-                    entry.last_touch = Instant::now();
-                    entry.last_activity = Some(now);
+                    entry.activity.touch(now);
                     envelope.admission = Some(admission);
                     if let Err(ractor::MessagingErr::SendErr(TenantMsg::Request(envelope))) =
                         actor.send_message(TenantMsg::Request(envelope))
@@ -366,8 +375,16 @@ impl ManagerState {
         match spawned {
             Ok((actor, _)) => {
                 self.by_actor.insert(actor.get_id(), slug.clone());
+                entry.activity.keep_alive();
+                self.shared.routes.insert(
+                    slug.clone(),
+                    Route {
+                        actor: actor.clone(),
+                        inflight: Arc::clone(&entry.inflight),
+                        activity: Arc::clone(&entry.activity),
+                    },
+                );
                 entry.run = Run::Active(actor);
-                entry.last_touch = Instant::now();
             }
             Err(err) => {
                 tracing::error!(tenant = %slug, error = %err, "tenant actor did not start");
@@ -404,6 +421,7 @@ impl ManagerState {
         let slug = tenant.slug.clone();
         for host in &tenant.hosts {
             self.hosts.insert(host.clone(), slug.clone());
+            self.shared.routes.insert_host(host.clone(), slug.clone());
         }
         let entry = Entry::new(tenant.hosts.clone(), Run::Passive, &self.shared);
         self.entries.insert(slug.clone(), entry);
@@ -461,6 +479,7 @@ impl ManagerState {
                 )));
             }
             Run::Active(actor) => {
+                self.shared.routes.remove(&slug);
                 let _ = actor.cast(TenantMsg::Passivate);
                 entry.run = Run::Stopping {
                     buffer: Vec::new(),
@@ -529,6 +548,7 @@ impl ManagerState {
         let envelope = Envelope::new(ctx, Request::SetStatus(status), reply);
         let _ = actor.send_message(TenantMsg::Request(envelope));
         if status == TenantStatus::Disabled {
+            self.shared.routes.remove(&slug);
             let _ = actor.cast(TenantMsg::Passivate);
             entry.run = Run::Stopping {
                 buffer: Vec::new(),
@@ -628,13 +648,17 @@ impl ManagerState {
             Mode::Cloud => None,
         };
         for (slug, entry) in &mut self.entries {
-            if Some(slug) == pinned.as_ref() || entry.last_touch.elapsed() < idle {
+            if Some(slug) == pinned.as_ref() || entry.activity.idle_for() < idle {
                 continue;
             }
             if entry.inflight.load(Ordering::Acquire) > 0 {
                 continue;
             }
-            if let Run::Active(actor) = &entry.run {
+            // Checked again under the routes' write lock: a request sent straight to the actor
+            // may have arrived since.
+            if let Run::Active(actor) = &entry.run
+                && self.shared.routes.remove_if_idle(slug, idle)
+            {
                 let _ = actor.cast(TenantMsg::Passivate);
                 entry.run = Run::Stopping {
                     buffer: Vec::new(),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod documents;
+mod meeting_json;
 pub mod public;
 pub mod records;
 pub mod tenant;

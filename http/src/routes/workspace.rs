@@ -10,8 +10,8 @@ use jiff::civil::Date;
 use majlis_actors::domain::MemberId;
 use majlis_actors::manager::Target;
 use majlis_actors::tenant::{
-    AgendaFields, BoardKind, MeetingFields, MeetingFilter, MeetingStatus, MeetingView, Position,
-    Presence, Quorum, Reply, Request, RequestCtx, RsvpResponse, WorkspaceReply, WorkspaceRequest,
+    AgendaFields, BoardKind, MeetingFields, MeetingFilter, MeetingStatus, Position, Presence,
+    Quorum, Reply, Request, RequestCtx, RsvpResponse, WorkspaceReply, WorkspaceRequest,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::dispatch::{ask, unexpected};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Caller, TenantHost};
+use crate::routes::meeting_json::{MeetingJson, MeetingsJson};
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -63,27 +64,12 @@ pub(crate) async fn run(
     }
 }
 
-fn meeting_json(view: &MeetingView) -> Value {
-    let mut value = serde_json::to_value(&view.meeting).unwrap_or(Value::Null);
-    if let Some(items) = value.get_mut("agenda").and_then(Value::as_array_mut) {
-        for item in items {
-            let number = item["id"]
-                .as_str()
-                .and_then(|id| view.numbers.get(id))
-                .cloned();
-            item["number"] = json!(number);
-        }
-    }
-    value["quorum"] = json!(view.quorum);
-    value
-}
-
 fn reply_json(reply: WorkspaceReply) -> Result<Value, ApiError> {
     Ok(match reply {
         WorkspaceReply::Boards(boards) => json!(boards),
         WorkspaceReply::Board(board) => json!(board),
-        WorkspaceReply::Meetings(views) => Value::Array(views.iter().map(meeting_json).collect()),
-        WorkspaceReply::Meeting(view) => meeting_json(&view),
+        WorkspaceReply::Meetings(views) => json!(MeetingsJson(&views)),
+        WorkspaceReply::Meeting(view) => json!(MeetingJson(&view)),
         WorkspaceReply::Actions(actions) => json!(actions),
         WorkspaceReply::Action(action) => json!(action),
         WorkspaceReply::Pack(documents) => json!(documents),
@@ -103,6 +89,22 @@ pub(crate) async fn answer(
     request: WorkspaceRequest,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(reply_json(run(state, target, ctx, request).await?)?))
+}
+
+/// Meeting reads, written straight from the tenant's answer to the response body.
+async fn show_meetings(
+    state: &AppState,
+    target: Target,
+    ctx: RequestCtx,
+    request: WorkspaceRequest,
+) -> Result<Response, ApiError> {
+    match run(state, target, ctx, request).await? {
+        WorkspaceReply::Meetings(views) => Ok(Json(MeetingsJson(&views)).into_response()),
+        WorkspaceReply::Meeting(view) => Ok(Json(MeetingJson(&view)).into_response()),
+        other => Err(ApiError::internal(&format!(
+            "unexpected workspace reply {other:?}"
+        ))),
+    }
 }
 
 pub(crate) async fn created(
@@ -271,14 +273,14 @@ pub async fn list_meetings(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     ApiQuery(params): ApiQuery<MeetingParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = MeetingFilter {
         board_id: params.board,
         from: params.from,
         to: params.to,
         status: params.status,
     };
-    answer(&state, t, ctx, WorkspaceRequest::ListMeetings(filter)).await
+    show_meetings(&state, t, ctx, WorkspaceRequest::ListMeetings(filter)).await
 }
 
 pub async fn create_meeting(
@@ -316,9 +318,7 @@ pub async fn get_meeting(
         return Ok(ics_response(body, "meeting.ics"));
     }
     let id = record_id(&raw, "g", "meeting")?;
-    Ok(answer(&state, t, ctx, WorkspaceRequest::GetMeeting { id })
-        .await?
-        .into_response())
+    show_meetings(&state, t, ctx, WorkspaceRequest::GetMeeting { id }).await
 }
 
 fn ics_response(body: String, name: &str) -> Response {

@@ -1,14 +1,38 @@
 //! The journal: one JSON line per acknowledged mutation, appended and fdatasync'ed in batches
 //! (group commit), replayed on activation, and truncated once a snapshot holds its records.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
+
+/// How long recovery waits for an earlier owner's last batch before it gives up.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Takes the journal's exclusive lock, waiting at most `wait` (a hung earlier owner must not
+/// hang the tenant's next activation for ever: it fails, and the supervisor decides).
+fn lock_within(file: &File, wait: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::other(
+                    "still held by an earlier owner that did not finish writing",
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
 
 /// A record that knows its place in the journal.
 pub trait Sequenced {
@@ -26,6 +50,37 @@ pub struct Journal {
     staged_records: u64,
     #[cfg(feature = "fault-injection")]
     pub fail_next_flush: bool,
+}
+
+/// Staged records on their way to the disk.
+#[derive(Debug)]
+pub struct Batch {
+    file: File,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    records: u64,
+    #[cfg(feature = "fault-injection")]
+    fail: bool,
+}
+
+impl Batch {
+    /// One write and one fdatasync; answers how many records are now durable. On error the
+    /// journal must not be used again (a failed fsync is never retried).
+    pub fn write(mut self) -> Result<u64, StoreError> {
+        let context = || format!("journal {}", self.path.display());
+        #[cfg(feature = "fault-injection")]
+        if self.fail {
+            return Err(StoreError::io(
+                context(),
+                io::Error::other("injected fsync failure"),
+            ));
+        }
+        self.file
+            .write_all(&self.bytes)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| StoreError::io(context(), e))?;
+        Ok(self.records)
+    }
 }
 
 /// What recovery found in a journal.
@@ -71,6 +126,10 @@ impl Journal {
             .create(true)
             .open(path)
             .map_err(|e| StoreError::io(context(), e))?;
+        // One writer at a time: a batch still being written by an actor that has stopped (a
+        // panic does not wait for it) holds this lock until it is done, so its bytes are in the
+        // file before anything reads it.
+        lock_within(&file, LOCK_WAIT).map_err(|e| StoreError::io(context(), e))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| StoreError::io(context(), e))?;
@@ -130,26 +189,40 @@ impl Journal {
         !self.staged.is_empty()
     }
 
-    /// One write and one fdatasync for everything staged. On error the journal must not be used
-    /// again: the caller fails and recovery decides what reached the disk.
+    /// One write and one fdatasync for everything staged, here and now. On error the journal
+    /// must not be used again: the caller fails and recovery decides what reached the disk.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if self.staged.is_empty() {
-            return Ok(());
+        if let Some(batch) = self.take_batch()? {
+            let records = batch.write()?;
+            self.written(records);
         }
-        #[cfg(feature = "fault-injection")]
-        if std::mem::take(&mut self.fail_next_flush) {
-            return Err(StoreError::io(
-                format!("journal {}", self.path.display()),
-                io::Error::other("injected fsync failure"),
-            ));
-        }
-        self.file
-            .write_all(&self.staged)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| StoreError::io(format!("journal {}", self.path.display()), e))?;
-        self.staged.clear();
-        self.records += std::mem::take(&mut self.staged_records);
         Ok(())
+    }
+
+    /// Everything staged, to be written away from the caller (`Batch::write`); `None` when
+    /// nothing is staged. The batch writes through its own handle on the same open file, which
+    /// keeps the journal's lock (see `recover_each`) until it is done.
+    pub fn take_batch(&mut self) -> Result<Option<Batch>, StoreError> {
+        if self.staged.is_empty() {
+            return Ok(None);
+        }
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| StoreError::io(format!("journal {}", self.path.display()), e))?;
+        Ok(Some(Batch {
+            file,
+            path: self.path.clone(),
+            bytes: std::mem::take(&mut self.staged),
+            records: std::mem::take(&mut self.staged_records),
+            #[cfg(feature = "fault-injection")]
+            fail: std::mem::take(&mut self.fail_next_flush),
+        }))
+    }
+
+    /// A batch taken from this journal is on disk.
+    pub fn written(&mut self, records: u64) {
+        self.records += records;
     }
 
     /// Empties the journal once a snapshot holds every record in it.
@@ -210,6 +283,34 @@ mod tests {
         let recovered = Journal::recover::<Rec>(&path).expect("recover");
         assert_eq!(recovered.records, vec![rec(1), rec(2), rec(3)]);
         assert_eq!(recovered.journal.len(), 3);
+    }
+
+    #[test]
+    fn recovery_waits_for_a_batch_still_being_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = Journal::recover::<Rec>(&path).expect("open").journal;
+        journal.stage(&rec(1)).expect("stage");
+        let batch = journal.take_batch().expect("batch").expect("staged");
+        assert!(journal.take_batch().expect("empty").is_none());
+        // The journal's owner is gone (as after a panic) while its last batch is in flight.
+        drop(journal);
+        let reader = {
+            let path = path.clone();
+            std::thread::spawn(move || Journal::recover::<Rec>(&path).expect("recover").records)
+        };
+        assert_eq!(batch.write().expect("write"), 1);
+        assert_eq!(reader.join().expect("reader"), vec![rec(1)]);
+    }
+
+    #[test]
+    fn a_journal_held_by_a_living_owner_is_refused_not_waited_on_for_ever() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let _owner = Journal::recover::<Rec>(&path).expect("open");
+        let second = File::open(&path).expect("open again");
+        let err = lock_within(&second, Duration::ZERO).expect_err("held");
+        assert!(err.to_string().contains("earlier owner"), "{err}");
     }
 
     #[test]

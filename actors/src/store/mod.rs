@@ -8,7 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-pub use journal::{Journal, Recovered, Sequenced};
+pub use journal::{Batch, Journal, Recovered, Sequenced};
 pub use snapshot::{load_snapshot, snapshot_bytes, snapshot_compact, write_snapshots};
 
 use crate::domain::Slug;

@@ -1,5 +1,6 @@
 //! `TenantActor`: the only writer of one tenant's directory. Writes are staged in the journal and
-//! acknowledged after one shared fdatasync (group commit); the audit child gets each batch after.
+//! acknowledged after one shared fdatasync (group commit, see `group_commit`); the audit child
+//! gets each batch after.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 
 use super::auth::Caller;
 use super::children::{sign_in_identity, spawn_audit};
-use super::commands::{Change, Decision, Effect, JournalRecord, Reply, Request};
+use super::commands::{Change, Decision, JournalRecord, Reply, Request};
+use super::group_commit::Pending;
 use super::load::{self, LoadError, Loaded};
 #[cfg(feature = "fault-injection")]
 use super::messages::Fault;
@@ -66,17 +68,12 @@ pub(super) type ReplyPort = RpcReplyPort<Result<Reply, TenantError>>;
 pub(super) struct Live {
     pub(super) state: TenantState,
     pub(super) journal: crate::store::Journal,
-    /// Answers held until the staged records are durable.
-    pub(super) waiting: Vec<(ReplyPort, Result<Reply, TenantError>)>,
-    pub(super) flush_queued: bool,
-    /// Audit entries of the staged records, handed to the audit child after the flush.
-    pub(super) staged_audit: Vec<AuditEntry>,
+    /// Staged changes, the batch being written, and the answers waiting for them.
+    pub(super) pending: Pending,
     /// Entries sent to the audit child and not yet confirmed written (resent if it fails).
     pub(super) unaudited: VecDeque<AuditEntry>,
     pub(super) audit: Option<ActorRef<AuditMsg>>,
     pub(super) audit_budget: RestartBudget,
-    /// Work to start once the staged records are durable.
-    pub(super) effects: Vec<Effect>,
     pub(super) limiter: Option<ActorRef<LimiterMsg>>,
     pub(super) notifier: Option<ActorRef<NotifyMsg>>,
     pub(super) documents: Option<ActorRef<DocumentsMsg>>,
@@ -137,6 +134,7 @@ impl Actor for TenantActor {
                 )
             }
             TenantMsg::Flush => Box::pin(state.flush(&myself)).await,
+            TenantMsg::Flushed(batch) => Box::pin(state.flushed(&myself, batch)).await,
             TenantMsg::Audited(seq) => {
                 if let Phase::Ready(live) = &mut state.phase {
                     while live.unaudited.front().is_some_and(|e| e.seq <= seq) {
@@ -243,13 +241,10 @@ impl TenantActorState {
         self.phase = Phase::Ready(Box::new(Live {
             state,
             journal,
-            waiting: Vec::new(),
-            flush_queued: false,
-            staged_audit: Vec::new(),
+            pending: Pending::default(),
             unaudited: VecDeque::new(),
             audit: None,
             audit_budget: RestartBudget::new(config.restart_max, config.restart_window),
-            effects: Vec::new(),
             limiter: None,
             notifier: None,
             documents: None,
@@ -426,7 +421,7 @@ impl TenantActorState {
         if let Some(effect) = effect
             && let Phase::Ready(live) = &mut self.phase
         {
-            live.effects.push(effect);
+            live.pending.effects.push(effect);
         }
         match change {
             Some(change) => self.stage(
@@ -438,108 +433,15 @@ impl TenantActorState {
                 Some(reply),
             ),
             None => {
-                let Phase::Ready(live) = &mut self.phase else {
-                    return Ok(());
-                };
-                if live.waiting.is_empty() {
-                    let _ = reply.send(answer);
-                } else {
-                    // Answer after the pending flush, so nobody reads what is not yet durable.
-                    live.waiting.push((reply, answer));
-                }
+                self.answer_after_pending(reply, answer);
                 Ok(())
             }
         }
     }
 
-    /// Journals a change (not yet durable), applies it, and queues its answer for the flush.
-    pub(super) fn stage(
-        &mut self,
-        myself: &ActorRef<TenantMsg>,
-        change: Change,
-        answer: Result<Reply, TenantError>,
-        actor: Principal,
-        ip: Option<std::net::IpAddr>,
-        reply: Option<ReplyPort>,
-    ) -> Result<(), ActorProcessingErr> {
-        let Phase::Ready(live) = &mut self.phase else {
-            return Ok(());
-        };
-        let seq = live.state.last_seq + 1;
-        let record = change.into_record(seq, self.shared.clock.now(), actor, ip);
-        live.journal.stage(&record)?;
-        live.state.apply(seq, &record.op);
-        live.staged_audit.push(record.audit_entry());
-        if let Some(reply) = reply {
-            live.waiting.push((reply, answer));
-        }
-        if !live.flush_queued {
-            live.flush_queued = true;
-            myself.send_message(TenantMsg::Flush)?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self, myself: &ActorRef<TenantMsg>) -> Result<(), ActorProcessingErr> {
-        let Phase::Ready(live) = &mut self.phase else {
-            return Ok(());
-        };
-        live.flush_queued = false;
-        if let Err(err) = blocking(|| live.journal.flush()) {
-            // Never retry a failed fsync: refuse everyone waiting and fail, so that the
-            // supervisor reloads this tenant from what is really on disk.
-            for (reply, _) in live.waiting.drain(..) {
-                let _ = reply.send(Err(TenantError::Storage));
-            }
-            tracing::error!(tenant = %self.slug, error = %err, "journal flush failed");
-            return Err(Box::new(err));
-        }
-        for (reply, answer) in live.waiting.drain(..) {
-            let _ = reply.send(answer);
-        }
-        let effects = std::mem::take(&mut live.effects);
-        let entries = std::mem::take(&mut live.staged_audit);
-        // A snapshot rewrites whole files, so it waits for at least as many journal records as
-        // the tenant holds members: its cost per write stays constant as the tenant grows.
-        let threshold = self
-            .shared
-            .config
-            .snapshot_every
-            .max(live.state.members.len() as u64);
-        let due_snapshot = live.journal.len() >= threshold;
-        if !entries.is_empty() {
-            self.send_audit(myself, entries).await?;
-        }
-        for effect in effects {
-            self.start_effect(myself, effect).await?;
-        }
-        if due_snapshot {
-            self.snapshot().await?;
-        }
-        Ok(())
-    }
-
-    async fn send_audit(
-        &mut self,
-        myself: &ActorRef<TenantMsg>,
-        entries: Vec<AuditEntry>,
-    ) -> Result<(), ActorProcessingErr> {
-        let Phase::Ready(live) = &mut self.phase else {
-            return Ok(());
-        };
-        if live.audit.is_none() {
-            live.audit = Some(spawn_audit(myself, &self.shared, &self.slug, &self.paths).await?);
-        }
-        live.unaudited.extend(entries.iter().cloned());
-        if let Some(audit) = &live.audit {
-            audit.cast(AuditMsg::Append(entries))?;
-        }
-        Ok(())
-    }
-
     /// Writes the changed collections and empties the journal, once the audit trail holds every
     /// journal record (the journal is what rebuilds a lost audit line).
-    async fn snapshot(&mut self) -> Result<(), ActorProcessingErr> {
+    pub(super) async fn snapshot(&mut self) -> Result<(), ActorProcessingErr> {
         let Phase::Ready(live) = &mut self.phase else {
             return Ok(());
         };
@@ -579,7 +481,7 @@ impl TenantActorState {
 
     async fn passivate(&mut self, myself: &ActorRef<TenantMsg>) -> Result<(), ActorProcessingErr> {
         if matches!(self.phase, Phase::Ready(_)) {
-            self.flush(myself).await?;
+            self.flush_now(myself).await?;
             self.snapshot().await?;
         }
         if let Phase::Ready(live) = &mut self.phase {

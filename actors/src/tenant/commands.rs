@@ -255,6 +255,20 @@ impl Sequenced for JournalRecord {
 }
 
 impl JournalRecord {
+    /// The audit entry of this record, taking its fields (the record is spent once applied).
+    pub fn into_audit_entry(self) -> AuditEntry {
+        AuditEntry {
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor,
+            ip: self.ip,
+            action: self.action,
+            module: self.module,
+            target: self.target,
+            diff: self.diff,
+        }
+    }
+
     pub fn audit_entry(&self) -> AuditEntry {
         AuditEntry {
             seq: self.seq,

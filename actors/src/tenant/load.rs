@@ -344,6 +344,8 @@ mod tests {
             stage_member(&mut loaded, n);
         }
         loaded.journal.flush().expect("flush");
+        // One owner at a time: the journal stays locked while its first owner lives.
+        drop(loaded);
 
         let reloaded = load(&paths).expect("reload");
         assert_eq!(reloaded.state.members.len(), 5);

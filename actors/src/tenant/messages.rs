@@ -90,8 +90,10 @@ pub enum TenantMsg {
     /// Sent to itself first: create or load the state.
     Load,
     Request(Envelope),
-    /// Flush the staged journal records and answer everybody waiting on them.
+    /// Start writing the staged journal records.
     Flush,
+    /// This batch of journal records is written (or failed): answer whoever waits on it.
+    Flushed(u64),
     /// The audit child has made the trail durable up to this seq.
     Audited(u64),
     /// The notifier reports a delivery that did not go as asked; it goes in the audit trail.

@@ -6,6 +6,7 @@ mod auth;
 mod children;
 mod commands;
 mod decide;
+mod group_commit;
 mod load;
 mod messages;
 mod sign_in;

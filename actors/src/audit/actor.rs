@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::chain::{AuditEntry, AuditLine, GENESIS_HASH};
+use super::chain::{AuditBatch, AuditLine, GENESIS_HASH, write_line};
 use crate::error::TenantError;
 use crate::store::{StoreError, blocking};
 use crate::tenant::{AuditQuery, Reply, TenantMsg};
@@ -37,7 +37,7 @@ pub enum AuditMsg {
     /// Chain and append these entries (those at or below the last written seq are skipped), then
     /// tell the tenant how far the trail is written. Appends that arrive within `GATHER` of the
     /// first are written with it.
-    Append(Vec<AuditEntry>),
+    Append(AuditBatch),
     /// Writes what the appends gathered (sent to itself `GATHER` after the first of a burst).
     Write,
     /// Writes and fdatasyncs everything sent before, then answers the last durable seq.
@@ -61,7 +61,7 @@ pub struct AuditState {
     synced_seq: u64,
     tenant: ActorRef<TenantMsg>,
     /// Entries received and not yet written.
-    gathered: Vec<AuditEntry>,
+    gathered: Vec<AuditBatch>,
     write_queued: bool,
 }
 
@@ -108,7 +108,7 @@ impl Actor for AuditActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             AuditMsg::Append(entries) => {
-                state.gathered.extend(entries);
+                state.gathered.push(entries);
                 if !state.write_queued {
                     state.write_queued = true;
                     // A stopped actor drops the timer's message; `post_stop` writes instead.
@@ -143,25 +143,24 @@ impl AuditState {
         if self.gathered.is_empty() {
             return Ok(());
         }
-        let entries = std::mem::take(&mut self.gathered);
-        blocking(|| self.append(entries))?;
+        let batches = std::mem::take(&mut self.gathered);
+        blocking(|| self.append(&batches))?;
         // The tenant may be stopping; a lost confirmation only means a resend later.
         let _ = self.tenant.cast(TenantMsg::Audited(self.last_seq));
         Ok(())
     }
 
-    fn append(&mut self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
+    fn append(&mut self, batches: &[AuditBatch]) -> Result<(), StoreError> {
         let mut bytes = Vec::new();
         let mut last_seq = self.last_seq;
         let mut last_hash = self.last_hash.clone();
-        for entry in entries.into_iter().filter(|e| e.seq > self.last_seq) {
-            let line = AuditLine::chain(entry, &last_hash);
-            serde_json::to_writer(&mut bytes, &line).map_err(|e| {
-                StoreError::io("serialising an audit line", std::io::Error::other(e))
-            })?;
-            bytes.push(b'\n');
-            last_seq = line.seq;
-            last_hash = line.hash;
+        for entry in batches.iter().flat_map(|batch| batch.iter()) {
+            // Resent entries (after a restart of this child) are already in the trail.
+            if entry.seq <= last_seq {
+                continue;
+            }
+            last_hash = write_line(entry, &last_hash, &mut bytes);
+            last_seq = entry.seq;
         }
         if bytes.is_empty() {
             return Ok(());
@@ -312,6 +311,7 @@ fn open_trail(path: &std::path::Path) -> Result<(File, u64, String), StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditEntry;
     use crate::domain::Principal;
 
     fn entry(seq: u64) -> AuditEntry {

@@ -28,6 +28,9 @@ pub struct AuditEntry {
     pub diff: serde_json::Value,
 }
 
+/// Entries handed to the audit child together, shared with the tenant until they are written.
+pub type AuditBatch = std::sync::Arc<[AuditEntry]>;
+
 /// A line of `audit.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +59,34 @@ struct Hashed<'a> {
     target: &'a str,
     diff: &'a serde_json::Value,
     prev_hash: &'a str,
+}
+
+/// Appends `entry`'s line, chained to `prev_hash`, to `out` (JSON and a newline) and answers its
+/// hash. The hashed bytes are the line itself up to `hash`, so the entry is serialised once; the
+/// line reads back as the `AuditLine` that `AuditLine::chain` makes.
+pub fn write_line(entry: &AuditEntry, prev_hash: &str, out: &mut Vec<u8>) -> String {
+    let hashed = Hashed {
+        seq: entry.seq,
+        at: &entry.at,
+        actor: &entry.actor,
+        ip: &entry.ip,
+        action: &entry.action,
+        module: &entry.module,
+        target: &entry.target,
+        diff: &entry.diff,
+        prev_hash,
+    };
+    let start = out.len();
+    // Serialising plain data with string keys into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &hashed);
+    let hash = hex::encode(Sha256::digest(&out[start..]));
+    if out.last() == Some(&b'}') {
+        out.pop();
+    }
+    out.extend_from_slice(b",\"hash\":\"");
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+    hash
 }
 
 impl AuditLine {
@@ -152,6 +183,31 @@ pub fn verify_file(path: &Path) -> Result<VerifyReport, ChainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_line_is_the_chained_line_byte_for_byte() {
+        let entry = AuditEntry {
+            seq: 7,
+            at: Timestamp::from_second(1_800_000_000).expect("time"),
+            actor: crate::domain::Principal::System,
+            ip: Some("192.0.2.1".into()),
+            action: "member.create".into(),
+            module: "members".into(),
+            target: "m_1".into(),
+            diff: serde_json::json!({"name": {"from": null, "to": "Ann \"A\" <a@b>"}}),
+        };
+        let mut out = b"earlier\n".to_vec();
+        let hash = write_line(&entry, GENESIS_HASH, &mut out);
+        let line = AuditLine::chain(entry, GENESIS_HASH);
+        assert_eq!(hash, line.hash);
+        let mut expected = b"earlier\n".to_vec();
+        serde_json::to_writer(&mut expected, &line).expect("json");
+        expected.push(b'\n');
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            String::from_utf8(expected).expect("utf8")
+        );
+    }
     use std::io::Write;
 
     fn entry(seq: u64) -> AuditEntry {

@@ -5,4 +5,6 @@ mod actor;
 mod chain;
 
 pub use actor::{AuditActor, AuditArgs, AuditMsg, audited_seq};
-pub use chain::{AuditEntry, AuditLine, ChainError, GENESIS_HASH, VerifyReport, verify_file};
+pub use chain::{
+    AuditBatch, AuditEntry, AuditLine, ChainError, GENESIS_HASH, VerifyReport, verify_file,
+};

@@ -18,7 +18,7 @@ use super::messages::Fault;
 use super::messages::{Creation, Envelope, TenantMsg};
 use super::state::TenantState;
 use super::workspace::WorkspaceRequest;
-use crate::audit::{AuditEntry, AuditMsg};
+use crate::audit::{AuditBatch, AuditEntry, AuditMsg};
 use crate::children::documents::DocumentsMsg;
 use crate::children::limiter::LimiterMsg;
 use crate::children::notifier::NotifyMsg;
@@ -71,7 +71,7 @@ pub(super) struct Live {
     /// Staged changes, the batch being written, and the answers waiting for them.
     pub(super) pending: Pending,
     /// Entries sent to the audit child and not yet confirmed written (resent if it fails).
-    pub(super) unaudited: VecDeque<AuditEntry>,
+    pub(super) unaudited: VecDeque<AuditBatch>,
     pub(super) audit: Option<ActorRef<AuditMsg>>,
     pub(super) audit_budget: RestartBudget,
     pub(super) limiter: Option<ActorRef<LimiterMsg>>,
@@ -137,7 +137,11 @@ impl Actor for TenantActor {
             TenantMsg::Flushed(batch) => Box::pin(state.flushed(&myself, batch)).await,
             TenantMsg::Audited(seq) => {
                 if let Phase::Ready(live) = &mut state.phase {
-                    while live.unaudited.front().is_some_and(|e| e.seq <= seq) {
+                    while live
+                        .unaudited
+                        .front()
+                        .is_some_and(|b| last_seq_of(b) <= seq)
+                    {
                         live.unaudited.pop_front();
                     }
                 }
@@ -178,7 +182,6 @@ impl Actor for TenantActor {
                     return Err(format!("audit child keeps failing: {err}").into());
                 }
                 tracing::warn!(tenant = %state.slug, error = %err, "audit child failed; restarting it");
-                let pending: Vec<AuditEntry> = live.unaudited.iter().cloned().collect();
                 let audit = Box::pin(spawn_audit(
                     &myself,
                     &state.shared,
@@ -186,8 +189,8 @@ impl Actor for TenantActor {
                     &state.paths,
                 ))
                 .await?;
-                if !pending.is_empty() {
-                    audit.cast(AuditMsg::Append(pending))?;
+                for batch in &live.unaudited {
+                    audit.cast(AuditMsg::Append(batch.clone()))?;
                 }
                 live.audit = Some(audit);
             }
@@ -455,10 +458,14 @@ impl TenantActorState {
         // that could rebuild its lines are dropped, it must be on disk.
         if let Some(audit) = &live.audit {
             let synced = ractor::call_t!(audit, AuditMsg::Sync, 10_000)?;
-            while live.unaudited.front().is_some_and(|e| e.seq <= synced) {
+            while live
+                .unaudited
+                .front()
+                .is_some_and(|b| last_seq_of(b) <= synced)
+            {
                 live.unaudited.pop_front();
             }
-            if let Some(last) = live.unaudited.back().map(|e| e.seq) {
+            if let Some(last) = live.unaudited.back().map(last_seq_of) {
                 tracing::warn!(tenant = %self.slug, synced, last, "audit trail behind; snapshot postponed");
                 return Ok(());
             }
@@ -551,4 +558,9 @@ impl TenantActorState {
         }
         Ok(())
     }
+}
+
+/// The highest seq in a batch (batches are in seq order).
+fn last_seq_of(batch: &AuditBatch) -> u64 {
+    batch.last().map_or(0, |e| e.seq)
 }

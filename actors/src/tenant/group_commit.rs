@@ -10,7 +10,7 @@ use super::actor::{Phase, ReplyPort, TenantActorState};
 use super::children::spawn_audit;
 use super::commands::{Change, Effect, Reply};
 use super::messages::TenantMsg;
-use crate::audit::{AuditEntry, AuditMsg};
+use crate::audit::{AuditBatch, AuditEntry, AuditMsg};
 use crate::domain::Principal;
 use crate::error::TenantError;
 use crate::store::{StoreError, blocking};
@@ -266,9 +266,10 @@ impl TenantActorState {
         if live.audit.is_none() {
             live.audit = Some(spawn_audit(myself, &self.shared, &self.slug, &self.paths).await?);
         }
-        live.unaudited.extend(entries.iter().cloned());
+        let batch: AuditBatch = entries.into();
+        live.unaudited.push_back(AuditBatch::clone(&batch));
         if let Some(audit) = &live.audit {
-            audit.cast(AuditMsg::Append(entries))?;
+            audit.cast(AuditMsg::Append(batch))?;
         }
         Ok(())
     }

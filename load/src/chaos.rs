@@ -15,7 +15,7 @@ use crate::lanes::Lanes;
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, drive, prepare, report, verify_api, write_op};
 use crate::server::Server;
-use crate::verify::check_files;
+use crate::verify::{Moment, check_files};
 
 /// How much above the calm server's resident memory the overload may take.
 const OVERLOAD_MEMORY_BUDGET_MB: f64 = 256.0;
@@ -53,13 +53,16 @@ pub async fn chaos(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
         let run = writers.await.unwrap_or_else(|_| Run::empty());
         server.start(900).await?;
         if let Some(dir) = &server.data_dir {
-            check_files(dir)?;
+            check_files(dir, Moment::AfterKill)?;
         }
         all.absorb(Run {
             elapsed: burst,
             ..run
         });
         verify_api(&client, &server.base, &tenants, &all.acknowledged).await?;
+        if let Some(dir) = &server.data_dir {
+            check_files(dir, Moment::Settled)?;
+        }
     }
     let mut chaos = report("chaos", &all, options.concurrency, 0.0, 0, server.rss_mb());
     chaos.notes.push(format!(
@@ -170,7 +173,7 @@ async fn overload(
     }
     verify_api(client, &base, std::slice::from_ref(tenant), &acknowledged).await?;
     if let Some(dir) = &server.data_dir {
-        check_files(dir)?;
+        check_files(dir, Moment::Settled)?;
     }
     let mut overload = report("overload", &run, workers, 0.0, 0, Some(peak_rss));
     overload.acknowledged += calm

@@ -10,7 +10,7 @@ use crate::lanes::Lanes;
 use crate::plot::{Curve, Point};
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, prepare, read_op, report, start, verify_api, write_op};
-use crate::verify::check_files;
+use crate::verify::{Moment, check_files};
 
 /// Workers that share the open-loop run at half the maximum.
 const PACED_WORKERS: usize = 32;
@@ -91,7 +91,7 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     }
     verify_api(&client, &server.base, &tenants, &acknowledged.acknowledged).await?;
     if let Some(dir) = server.data_dir.as_ref().filter(|_| server.is_spawned()) {
-        check_files(dir)?;
+        check_files(dir, Moment::Settled)?;
     }
     if let Some(path) = &options.plot {
         crate::plot::draw(path, &curves).map_err(RunError::Plot)?;

@@ -13,7 +13,7 @@ use crate::lanes::Lanes;
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, RunError, prepare, report, verify_api, write_op};
 use crate::server::Server;
-use crate::verify::check_files;
+use crate::verify::{Moment, check_files};
 
 /// Lines in the journal of the tenant under test, from the operator API.
 async fn journal_len(client: &reqwest::Client, server: &Server, slug: &str) -> Option<u64> {
@@ -91,7 +91,7 @@ pub async fn recovery(options: &Options) -> Result<Vec<ScenarioReport>, RunError
     let rss = server.rss_mb();
     verify_api(&client, &server.base, &tenants, &written.acknowledged).await?;
     if let Some(dir) = &server.data_dir {
-        check_files(dir)?;
+        check_files(dir, Moment::Settled)?;
     }
     let mut recovery = report("recovery", &written, options.concurrency, 0.0, 0, rss);
     // The columns that matter here: time to the first answer, in the latency columns.

@@ -15,7 +15,7 @@ pub use crate::driver::{Outcome, Pace, Run, drive, drive_paced};
 use crate::lanes::{Call, Lanes};
 use crate::report::ScenarioReport;
 use crate::server::{Server, ServerError};
-use crate::verify::{VerifyError, check_files, check_writes};
+use crate::verify::{Moment, VerifyError, check_files, check_writes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -366,7 +366,7 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         .map(|(after, before)| after - before);
     verify_api(&client, &base, &tenants, &run.acknowledged).await?;
     if let Some(dir) = server.data_dir.as_ref().filter(|_| server.is_spawned()) {
-        check_files(dir)?;
+        check_files(dir, Moment::Settled)?;
     }
     let ceiling = if writes_share == 0 {
         ceilings::http(

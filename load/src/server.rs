@@ -135,6 +135,8 @@ impl Server {
                 cmd.env_remove(key);
             }
         }
+        // The harness's own runtime settings are not the server's.
+        cmd.env_remove("TOKIO_WORKER_THREADS");
         cmd.arg("serve")
             .env("MAJLIS_BIND", "127.0.0.1:0")
             .env("MAJLIS_DATA_DIR", data_dir)

@@ -395,15 +395,23 @@ pub fn field_diff<T: Serialize>(old: Option<&T>, new: Option<&T>) -> serde_json:
         Some(Ok(Value::Object(map))) => map,
         _ => Map::new(),
     };
-    let (old, new) = (as_map(old), as_map(new));
+    let change = |from: Value, to: Value| {
+        let mut pair = Map::new();
+        pair.insert("from".to_owned(), from);
+        pair.insert("to".to_owned(), to);
+        Value::Object(pair)
+    };
+    let (mut old, new) = (as_map(old), as_map(new));
     let mut diff = Map::new();
-    for key in old.keys().chain(new.keys()) {
-        let (from, to) = (
-            old.get(key).cloned().unwrap_or(Value::Null),
-            new.get(key).cloned().unwrap_or(Value::Null),
-        );
-        if from != to && !diff.contains_key(key) {
-            diff.insert(key.clone(), serde_json::json!({ "from": from, "to": to }));
+    for (key, to) in new {
+        let from = old.remove(&key).unwrap_or(Value::Null);
+        if from != to {
+            diff.insert(key, change(from, to));
+        }
+    }
+    for (key, from) in old {
+        if !from.is_null() {
+            diff.insert(key, change(from, Value::Null));
         }
     }
     Value::Object(diff)
@@ -431,6 +439,13 @@ mod tests {
         assert_eq!(
             field_diff(None, Some(&serde_json::json!({"name": "Ann"}))),
             serde_json::json!({"name": {"from": null, "to": "Ann"}})
+        );
+        assert_eq!(
+            field_diff(
+                Some(&serde_json::json!({"name": "Ann", "phone": "+96890000000"})),
+                Some(&serde_json::json!({"name": "Ann"}))
+            ),
+            serde_json::json!({"phone": {"from": "+96890000000", "to": null}})
         );
     }
 }

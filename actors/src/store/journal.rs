@@ -11,6 +11,11 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 
+/// From this many lines on, recovery parses on a second thread while it applies.
+const PARSE_APART_FROM: usize = 4096;
+/// Lines parsed and handed over at a time.
+const PARSE_CHUNK: usize = 512;
+
 /// How long recovery waits for an earlier owner's last batch before it gives up.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
@@ -96,7 +101,7 @@ impl Journal {
     /// Opens (creating if needed) and reads back every complete record. A final line without its
     /// newline is a write that was cut short by a crash: it is truncated. Any other damage is
     /// corruption and is reported, never repaired.
-    pub fn recover<R: DeserializeOwned + Sequenced>(
+    pub fn recover<R: DeserializeOwned + Sequenced + Send>(
         path: &Path,
     ) -> Result<Recovered<R>, StoreError> {
         let mut records = Vec::new();
@@ -115,7 +120,7 @@ impl Journal {
     /// all, with its line (so that a caller may read only part of each record and return to the
     /// whole line when it needs it); `on_record` may refuse a record (corruption). Answers the
     /// journal and the torn bytes.
-    pub fn recover_each<R: DeserializeOwned + Sequenced>(
+    pub fn recover_each<R: DeserializeOwned + Sequenced + Send>(
         path: &Path,
         mut on_record: impl FnMut(R, &[u8]) -> Result<(), String>,
     ) -> Result<(Journal, u64), StoreError> {
@@ -144,16 +149,13 @@ impl Journal {
 
         let mut count = 0u64;
         let mut previous: Option<u64> = None;
-        for (index, line) in bytes[..complete].split(|b| *b == b'\n').enumerate() {
-            if line.is_empty() {
-                continue;
-            }
+        let mut take = |index: usize, parsed: Result<R, String>, line: &[u8]| {
             let corrupt = |reason: String| StoreError::Corrupt {
                 file: path.display().to_string(),
                 line: index as u64 + 1,
                 reason,
             };
-            let record: R = serde_json::from_slice(line).map_err(|e| corrupt(e.to_string()))?;
+            let record = parsed.map_err(corrupt)?;
             let seq = record.seq();
             if let Some(prev) = previous
                 && seq != prev + 1
@@ -163,6 +165,41 @@ impl Journal {
             on_record(record, line).map_err(corrupt)?;
             previous = Some(seq);
             count += 1;
+            Ok(())
+        };
+        let lines: Vec<(usize, &[u8])> = bytes[..complete]
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.is_empty())
+            .collect();
+        let parse = |line: &[u8]| serde_json::from_slice::<R>(line).map_err(|e| e.to_string());
+        if lines.len() < PARSE_APART_FROM {
+            for (index, line) in lines {
+                take(index, parse(line), line)?;
+            }
+        } else {
+            // A long journal: one thread parses while this one applies, in order.
+            std::thread::scope(|scope| -> Result<(), StoreError> {
+                let (parsed, arrivals) = std::sync::mpsc::sync_channel(4);
+                scope.spawn(move || {
+                    for chunk in lines.chunks(PARSE_CHUNK) {
+                        let chunk: Vec<_> = chunk
+                            .iter()
+                            .map(|(index, line)| (*index, parse(line), *line))
+                            .collect();
+                        if parsed.send(chunk).is_err() {
+                            // The reader stopped at a bad record.
+                            return;
+                        }
+                    }
+                });
+                for chunk in arrivals {
+                    for (index, record, line) in chunk {
+                        take(index, record, line)?;
+                    }
+                }
+                Ok(())
+            })?;
         }
         let journal = Journal {
             file,
@@ -311,6 +348,43 @@ mod tests {
         let second = File::open(&path).expect("open again");
         let err = lock_within(&second, Duration::ZERO).expect_err("held");
         assert!(err.to_string().contains("earlier owner"), "{err}");
+    }
+
+    #[test]
+    fn a_long_journal_is_parsed_apart_and_applied_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let count = PARSE_APART_FROM as u64 * 3 + 7;
+        let mut text = String::new();
+        for seq in 1..=count {
+            text += &serde_json::to_string(&rec(seq)).expect("json");
+            text.push('\n');
+        }
+        std::fs::write(&path, &text).expect("write");
+        let recovered = Journal::recover::<Rec>(&path).expect("recover");
+        assert_eq!(recovered.records.len() as u64, count);
+        assert!(
+            recovered
+                .records
+                .iter()
+                .zip(1..)
+                .all(|(r, seq)| r.seq == seq)
+        );
+        drop(recovered);
+
+        // Damage deep inside is still named by its line, and stops the recovery.
+        let damaged = text.replacen("{\"seq\":5000,", "{\"seq\":5000", 1);
+        std::fs::write(&path, damaged).expect("write");
+        match Journal::recover::<Rec>(&path) {
+            Err(StoreError::Corrupt { line, .. }) => assert_eq!(line, 5000),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        let gap = text.replacen("{\"seq\":9000,", "{\"seq\":9001,", 1);
+        std::fs::write(&path, gap).expect("write");
+        assert!(matches!(
+            Journal::recover::<Rec>(&path),
+            Err(StoreError::Corrupt { line: 9000, .. })
+        ));
     }
 
     #[test]

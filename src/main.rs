@@ -13,6 +13,8 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Threads that did file work in a burst of activations (and their stacks) go soon after.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .build()
     {
         Ok(runtime) => runtime,

@@ -47,6 +47,7 @@ async fn the_smoke_run_completes_and_loses_nothing() {
             "reads c4",
             "reads c8",
             "reads @half-max",
+            "static @half-max",
             "writes c1",
             "writes c2",
             "writes c4",

@@ -15,23 +15,25 @@ use crate::scenarios::{Outcome, drive};
 pub async fn http(base: &str, concurrency: usize, duration: Duration) -> f64 {
     let lanes = Lanes::new(base, concurrency);
     let run = drive("HTTP ceiling", concurrency, duration, move |worker, _| {
-        let lanes = lanes.clone();
-        async move {
-            let call = Call {
-                method: Method::GET,
-                path: "/api/almajlis/sectors.json",
-                tenant: None,
-                key: None,
-                json: None,
-            };
-            lanes
-                .send(worker, call)
-                .await
-                .map_or_else(Outcome::io, |answer| Outcome::status(answer.status))
-        }
+        static_op(lanes.clone(), worker)
     })
     .await;
     run.throughput()
+}
+
+/// One request for the static, cached document: no authentication, no actor.
+pub async fn static_op(lanes: Lanes, worker: usize) -> Outcome {
+    let call = Call {
+        method: Method::GET,
+        path: "/api/almajlis/sectors.json",
+        tenant: None,
+        key: None,
+        json: None,
+    };
+    lanes
+        .send(worker, call)
+        .await
+        .map_or_else(Outcome::io, |answer| Outcome::status(answer.status))
 }
 
 /// fdatasync'ed 256-byte appends per second, one writer, in `dir`.

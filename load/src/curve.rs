@@ -88,6 +88,9 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
         reports.push(half);
         acknowledged.absorb(run);
         curves.push(curve);
+        if let Kind::Reads = kind {
+            reports.push(static_floor(options, &server.base, max / 2.0, server.rss_mb()).await);
+        }
     }
     verify_api(&client, &server.base, &tenants, &acknowledged.acknowledged).await?;
     if let Some(dir) = server.data_dir.as_ref().filter(|_| server.is_spawned()) {
@@ -97,6 +100,31 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
         crate::plot::draw(path, &curves).map_err(RunError::Plot)?;
     }
     Ok(reports)
+}
+
+/// The reads' open-loop rate on the static document: the tail this machine and harness put
+/// under any answer, with no authentication and no actor in the way.
+async fn static_floor(
+    options: &Options,
+    base: &str,
+    rate: f64,
+    rss_mb: Option<f64>,
+) -> ScenarioReport {
+    let lanes = Lanes::new(base, PACED_WORKERS);
+    let label = "static @half-max";
+    let run = drive_paced(
+        label,
+        PACED_WORKERS,
+        options.duration,
+        Pace::Rate(rate),
+        move |worker, _| crate::ceilings::static_op(lanes.clone(), worker),
+    )
+    .await;
+    let mut floor = report(label, &run, PACED_WORKERS, rate * 2.0, 0, rss_mb);
+    floor.notes.push(format!(
+        "open loop at {rate:.0}/s on the static cached document (no authentication, no actor): the floor under the reads' tail on this machine"
+    ));
+    floor
 }
 
 fn point(run: &Run) -> Point {

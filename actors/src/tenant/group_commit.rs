@@ -108,14 +108,7 @@ impl TenantActorState {
         }
         let batch = match live.journal.take_batch() {
             Ok(Some(batch)) => batch,
-            Ok(None) => {
-                for (reply, answer) in pending.waiting.drain(..) {
-                    let _ = reply.send(answer);
-                }
-                let audit = std::mem::take(&mut pending.staged_audit);
-                let effects = std::mem::take(&mut pending.effects);
-                return self.durable(myself, audit, effects).await;
-            }
+            Ok(None) => return self.staged_durable(myself).await,
             Err(err) => return Err(self.flush_failed(err, Vec::new())),
         };
         pending.batches += 1;
@@ -215,8 +208,19 @@ impl TenantActorState {
         if let Err(err) = blocking(|| journal.flush()) {
             return Err(self.flush_failed(err, Vec::new()));
         }
+        live.pending.flush_queued = false;
+        self.staged_durable(myself).await
+    }
+
+    /// What was staged is on disk: answer who waits on it, then its audit entries and effects.
+    async fn staged_durable(
+        &mut self,
+        myself: &ActorRef<TenantMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        let Phase::Ready(live) = &mut self.phase else {
+            return Ok(());
+        };
         let pending = &mut live.pending;
-        pending.flush_queued = false;
         for (reply, answer) in pending.waiting.drain(..) {
             let _ = reply.send(answer);
         }

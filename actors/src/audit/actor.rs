@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::chain::{AuditBatch, AuditLine, GENESIS_HASH, write_line};
+use super::page::read_page;
 use crate::error::TenantError;
 use crate::store::{StoreError, blocking};
 use crate::tenant::{AuditQuery, Reply, TenantMsg};
@@ -183,53 +184,6 @@ impl AuditState {
         self.synced_seq = self.last_seq;
         Ok(())
     }
-}
-
-/// Reads the lines that match `query`, oldest first, after `query.after`.
-fn read_page(path: &std::path::Path, query: &AuditQuery) -> Result<Reply, StoreError> {
-    use std::io::BufRead;
-    let io = |e| StoreError::io(format!("audit {}", path.display()), e);
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Reply::AuditPage {
-                lines: Vec::new(),
-                next: None,
-            });
-        }
-        Err(e) => return Err(io(e)),
-    };
-    let limit = query.limit.max(1);
-    let mut lines = Vec::new();
-    let mut more = false;
-    for raw in std::io::BufReader::new(file).split(b'\n') {
-        let raw = raw.map_err(io)?;
-        let Ok(line) = serde_json::from_slice::<AuditLine>(&raw) else {
-            continue;
-        };
-        let wanted = query.after.is_none_or(|after| line.seq > after)
-            && query
-                .actor
-                .as_ref()
-                .is_none_or(|a| *a == line.actor.to_string())
-            && query.module.as_ref().is_none_or(|m| *m == line.module)
-            && query.from.is_none_or(|from| line.at >= from)
-            && query.to.is_none_or(|to| line.at < to);
-        if !wanted {
-            continue;
-        }
-        if lines.len() == limit {
-            more = true;
-            break;
-        }
-        lines.push(line);
-    }
-    let next = if more {
-        lines.last().map(|l| l.seq)
-    } else {
-        None
-    };
-    Ok(Reply::AuditPage { lines, next })
 }
 
 /// The seq of the last complete line of an audit trail (0 when there is none), read without

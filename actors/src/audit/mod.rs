@@ -3,6 +3,7 @@
 
 mod actor;
 mod chain;
+mod page;
 
 pub use actor::{AuditActor, AuditArgs, AuditMsg, audited_seq};
 pub use chain::{

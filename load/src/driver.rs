@@ -3,7 +3,7 @@
 //! answer to the one before is measured from the moment it was due, so a slow server cannot hide
 //! its queue).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,7 +64,7 @@ pub struct Run {
     pub elapsed: Duration,
     pub ok: u64,
     pub errors: BTreeMap<String, u64>,
-    pub acknowledged: BTreeMap<String, BTreeSet<String>>,
+    pub acknowledged: BTreeMap<String, HashSet<String>>,
     /// Refusals (429, 503) that did not say when to retry.
     pub refusals_without_retry_after: u64,
 }

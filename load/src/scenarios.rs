@@ -1,7 +1,7 @@
 //! The scenarios: concurrent workers against a real server for a fixed time, latencies in an
 //! HdrHistogram, every acknowledged write remembered and verified afterwards.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,7 +178,7 @@ pub(crate) async fn verify_api(
     client: &Client,
     base: &str,
     tenants: &[Tenant],
-    acknowledged: &BTreeMap<String, BTreeSet<String>>,
+    acknowledged: &BTreeMap<String, HashSet<String>>,
 ) -> Result<u64, VerifyError> {
     for tenant in tenants {
         let Some(acked) = acknowledged.get(&tenant.slug) else {
@@ -193,16 +193,18 @@ pub(crate) async fn verify_api(
                 Ok(r) => r.json().await.unwrap_or(Value::Null),
                 Err(_) => Value::Null,
             };
-        let present: BTreeSet<String> = members
+        let present: HashSet<String> = members
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|m| m["id"].as_str().map(str::to_owned))
             .collect();
-        // The audit trail is written just after the acknowledgement: give it a moment.
-        let mut audited = BTreeSet::new();
+        // The audit trail is written just after the acknowledgement: give it a moment, reading
+        // on from the last line seen.
+        let mut audited = HashSet::new();
+        let mut after = None;
         for _ in 0..100 {
-            audited = audited_members(client, base, tenant).await;
+            after = audited_members(client, base, tenant, after, &mut audited).await;
             if acked.is_subset(&audited) {
                 break;
             }
@@ -213,9 +215,14 @@ pub(crate) async fn verify_api(
     Ok(0)
 }
 
-async fn audited_members(client: &Client, base: &str, tenant: &Tenant) -> BTreeSet<String> {
-    let mut targets = BTreeSet::new();
-    let mut after: Option<u64> = None;
+/// Adds the targets of `member.create` lines after `after` to `targets`; answers the last seq read.
+async fn audited_members(
+    client: &Client,
+    base: &str,
+    tenant: &Tenant,
+    mut after: Option<u64>,
+    targets: &mut HashSet<String>,
+) -> Option<u64> {
     loop {
         let mut path = "/api/audit?module=members&limit=1000".to_owned();
         if let Some(after) = after {
@@ -227,7 +234,7 @@ async fn audited_members(client: &Client, base: &str, tenant: &Tenant) -> BTreeS
             .await
         {
             Ok(r) => r.json().await.unwrap_or(Value::Null),
-            Err(_) => return targets,
+            Err(_) => return after,
         };
         for line in page["lines"].as_array().into_iter().flatten() {
             if line["action"] == "member.create"
@@ -235,10 +242,12 @@ async fn audited_members(client: &Client, base: &str, tenant: &Tenant) -> BTreeS
             {
                 targets.insert(target.to_owned());
             }
+            if let Some(seq) = line["seq"].as_u64() {
+                after = Some(seq);
+            }
         }
-        match page["next"].as_u64() {
-            Some(next) => after = Some(next),
-            None => return targets,
+        if page["next"].as_u64().is_none() {
+            return after;
         }
     }
 }

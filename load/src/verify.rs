@@ -1,7 +1,7 @@
 //! Verification after a run: every write that got a 2xx is there, once, with its audit line;
 //! every file of every tenant parses; every audit chain holds.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,12 +31,12 @@ pub enum VerifyError {
 /// Compares what was acknowledged with what the server now holds and has audited.
 pub fn check_writes(
     slug: &str,
-    acknowledged: &BTreeSet<String>,
-    present: &BTreeSet<String>,
-    audited: &BTreeSet<String>,
+    acknowledged: &HashSet<String>,
+    present: &HashSet<String>,
+    audited: &HashSet<String>,
 ) -> Result<(), VerifyError> {
     let lost: Vec<&String> = acknowledged.difference(present).collect();
-    if let Some(first) = lost.first() {
+    if let Some(first) = lost.iter().min() {
         return Err(VerifyError::Lost {
             slug: slug.into(),
             count: lost.len(),
@@ -44,7 +44,7 @@ pub fn check_writes(
         });
     }
     let unaudited: Vec<&String> = acknowledged.difference(audited).collect();
-    if let Some(first) = unaudited.first() {
+    if let Some(first) = unaudited.iter().min() {
         return Err(VerifyError::Unaudited {
             slug: slug.into(),
             count: unaudited.len(),
@@ -146,7 +146,7 @@ pub fn check_files(data_dir: &Path, moment: Moment) -> Result<usize, VerifyError
 mod tests {
     use super::*;
 
-    fn set(items: &[&str]) -> BTreeSet<String> {
+    fn set(items: &[&str]) -> HashSet<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
     }
 

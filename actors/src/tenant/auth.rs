@@ -50,7 +50,7 @@ impl Caller {
             Caller::Member {
                 key_id: Some(key), ..
             } => Principal::ApiKey(key.clone()),
-            Caller::Member { id, .. } => Principal::Member(id.clone()),
+            Caller::Member { id, .. } => Principal::Member(*id),
             Caller::OperatorReadOnly | Caller::OperatorAdmin => Principal::Operator,
         }
     }
@@ -150,7 +150,7 @@ impl TenantState {
                     .filter(|m| m.status == MemberStatus::Active && m.epoch == session.epoch)
                     .ok_or(TenantError::Unauthorized)?;
                 let caller = Caller::Member {
-                    id: member.id.clone(),
+                    id: member.id,
                     role: member.role.clone(),
                     scope: None,
                     key_id: None,
@@ -174,7 +174,7 @@ impl TenantState {
                     .filter(|m| m.status == MemberStatus::Active)
                     .ok_or(TenantError::Unauthorized)?;
                 let caller = Caller::Member {
-                    id: member.id.clone(),
+                    id: member.id,
                     role: member.role.clone(),
                     scope: Some(key.scope),
                     key_id: Some(key.id.clone()),

@@ -146,7 +146,7 @@ impl TenantState {
                     id: id.clone(),
                     name: name.trim().to_owned(),
                     scope,
-                    creator: creator.clone(),
+                    creator: *creator,
                     secret_hash: sha256_hex(&secret),
                     created_at: now,
                     rotated_at: None,

@@ -28,7 +28,7 @@ impl TenantState {
             .cloned();
         let flow = OtpFlow {
             identity: identity.key(),
-            member: member.as_ref().map(|m| m.id.clone()),
+            member: member.as_ref().map(|m| m.id),
             code_hash: keyed_hash(&auth.secret, &[&flow_id, code.as_str()]),
             channel,
             expires_at: after(now, auth.code_ttl),
@@ -80,7 +80,7 @@ impl TenantState {
             .cloned();
         let flow = OtpFlow {
             identity: identity.key(),
-            member: member.as_ref().map(|m| m.id.clone()),
+            member: member.as_ref().map(|m| m.id),
             code_hash: keyed_hash(&auth.secret, &[&flow_id, &token]),
             channel: Channel::Email,
             expires_at: after(now, auth.code_ttl),
@@ -160,7 +160,7 @@ impl TenantState {
                     auth.session_absolute
                 };
                 let session = Session {
-                    member: member.id.clone(),
+                    member: member.id,
                     epoch: member.epoch,
                     created_at: now,
                     expires_at: after(now, absolute),

@@ -305,9 +305,9 @@ impl TenantState {
                     }
                 }
                 for key in contact_keys(member) {
-                    self.contacts.insert(key, member.id.clone());
+                    self.contacts.insert(key, member.id);
                 }
-                self.members.insert(member.id.clone(), member.clone());
+                self.members.insert(member.id, member.clone());
             }
             Op::SetRoles { roles } => {
                 self.roles = crate::catalog::Catalog::get().share_roles(roles.clone());
@@ -380,7 +380,7 @@ impl TenantState {
                     .insert(action.id.clone(), action.clone());
             }
             Op::CalendarRotated { member } => {
-                *self.workspace.calendar.entry(member.clone()).or_default() += 1;
+                *self.workspace.calendar.entry(*member).or_default() += 1;
             }
         }
         self.seqs[i] = seq;
@@ -392,7 +392,7 @@ impl TenantState {
         self.contacts = self
             .members
             .values()
-            .flat_map(|m| contact_keys(m).map(|key| (key, m.id.clone())))
+            .flat_map(|m| contact_keys(m).map(|key| (key, m.id)))
             .collect();
     }
 

@@ -316,7 +316,7 @@ impl TenantState {
                 }
                 let mut updated = old.clone();
                 updated.rsvps.insert(
-                    member.clone(),
+                    *member,
                     self::Rsvp {
                         response,
                         note,
@@ -475,9 +475,7 @@ impl TenantState {
                             module: "calendar",
                             target: member.to_string(),
                             diff: serde_json::json!({ "generation": { "from": generation, "to": next } }),
-                            op: Op::CalendarRotated {
-                                member: member.clone(),
-                            },
+                            op: Op::CalendarRotated { member: *member },
                         };
                         let token = feed_token(auth, member, next);
                         Ok(Decision::write(
@@ -532,12 +530,9 @@ impl TenantState {
                         "minutes are approved after the meeting is closed".into(),
                     ));
                 }
-                let approver = caller
-                    .member_id()
-                    .ok_or_else(|| {
-                        TenantError::Forbidden("minutes are approved by a member".into())
-                    })?
-                    .clone();
+                let approver = *caller.member_id().ok_or_else(|| {
+                    TenantError::Forbidden("minutes are approved by a member".into())
+                })?;
                 let mut updated = old.clone();
                 let minutes = updated.minutes.as_mut().ok_or(not_found("minutes"))?;
                 if minutes.status == MinutesStatus::Approved {

@@ -196,7 +196,7 @@ impl TenantState {
             size: blob.size,
             file_name: clean_file_name(&pending.file_name),
             content_type: clean_content_type(&pending.content_type),
-            uploaded_by: pending.uploader.clone(),
+            uploaded_by: pending.uploader,
             uploaded_at: now,
         };
         let (old, document, action) = match &pending.target {

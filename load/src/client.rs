@@ -42,10 +42,23 @@ pub fn tenant_request(
     method: Method,
     path: &str,
 ) -> RequestBuilder {
-    let port = base.rsplit(':').next().unwrap_or("80");
     client
         .request(method, format!("{base}{path}"))
-        .header("host", format!("{slug}.localhost:{port}"))
+        .header("host", format!("{slug}{}", tenant_host_suffix(base)))
+}
+
+/// What follows a tenant's slug in its Host on the server at `base`: `.<domain>[:port]` when
+/// `base` names the server by a domain (its `base_domain`), `.localhost[:port]` when by an address
+/// (a fresh server, whose `base_domain` is `localhost`).
+pub fn tenant_host_suffix(base: &str) -> String {
+    let Ok(url) = reqwest::Url::parse(base) else {
+        return ".localhost".to_owned();
+    };
+    let domain = url.domain().unwrap_or("localhost");
+    match url.port() {
+        Some(port) => format!(".{domain}:{port}"),
+        None => format!(".{domain}"),
+    }
 }
 
 async fn expect(
@@ -173,4 +186,30 @@ pub async fn prepare_tenant(
         meeting,
         board,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_live_under_the_servers_domain_or_localhost() {
+        assert_eq!(
+            tenant_host_suffix("http://127.0.0.1:4000"),
+            ".localhost:4000"
+        );
+        assert_eq!(
+            tenant_host_suffix("http://localhost:4000"),
+            ".localhost:4000"
+        );
+        assert_eq!(
+            tenant_host_suffix("http://board.example.com"),
+            ".board.example.com"
+        );
+        assert_eq!(
+            tenant_host_suffix("http://board.example.com:8080/"),
+            ".board.example.com:8080"
+        );
+        assert_eq!(tenant_host_suffix("not a url"), ".localhost");
+    }
 }

@@ -21,7 +21,8 @@ pub struct Lanes(Arc<Inner>);
 struct Inner {
     /// `host:port` of the server.
     authority: String,
-    port: String,
+    /// What follows a tenant's slug in its Host (`.localhost:port` for a fresh server).
+    tenant_suffix: String,
     slots: Vec<Mutex<Option<SendRequest<Full<Bytes>>>>>,
 }
 
@@ -38,7 +39,7 @@ pub struct Answer {
 pub struct Call<'a> {
     pub method: Method,
     pub path: &'a str,
-    /// The tenant addressed by its host (`<slug>.localhost`), or the server itself.
+    /// The tenant addressed by its host (`<slug>.<base domain>`), or the server itself.
     pub tenant: Option<&'a str>,
     pub key: Option<&'a str>,
     pub json: Option<Vec<u8>>,
@@ -60,10 +61,9 @@ impl Lanes {
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_owned();
-        let port = authority.rsplit(':').next().unwrap_or("80").to_owned();
         Self(Arc::new(Inner {
             authority,
-            port,
+            tenant_suffix: crate::client::tenant_host_suffix(base),
             slots: (0..workers.max(1)).map(|_| Mutex::new(None)).collect(),
         }))
     }
@@ -96,7 +96,7 @@ impl Lanes {
         let sender = slot.as_mut()?;
         sender.ready().await.ok()?;
         let host = match call.tenant {
-            Some(slug) => format!("{slug}.localhost:{}", inner.port),
+            Some(slug) => format!("{slug}{}", inner.tenant_suffix),
             None => inner.authority.clone(),
         };
         let mut request = Request::builder()

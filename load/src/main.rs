@@ -15,8 +15,10 @@ use majlis_load::{Options, Scenario, report, run};
 struct Cli {
     scenario: Scenario,
     /// An existing server for read, write, mixed, hot-tenant, spread and curve (the default, and
-    /// always for the others, is a fresh one on a temporary data directory). Needs `--data-dir`;
-    /// tenants are addressed as `<slug>.localhost`, so its `base_domain` must be `localhost`.
+    /// always for the others, is a fresh one on a temporary data directory), over plain HTTP.
+    /// Needs `--data-dir`. Tenants are addressed as `<slug>.<domain>` when the URL names the
+    /// server by its base domain (`http://board.example.com:8080`), as `<slug>.localhost` when by
+    /// an address (then its `base_domain` must be `localhost`).
     #[arg(long, requires = "data_dir")]
     server: Option<String>,
     /// The data directory of `--server` on this machine: sign-in codes are read from its mail

@@ -33,28 +33,37 @@ pub use route_table::{RouteSpec, all_route_specs, tenant_route_specs};
 
 use routes::public::Discovery;
 
-/// What every handler may read: the way to the runtime and immutable settings.
+/// What every handler may read: the way to the runtime and immutable settings. Extractors and
+/// middleware clone it several times a request, so it is one shared allocation.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
     manager: ManagerHandle,
-    config: Arc<HttpConfig>,
+    config: HttpConfig,
     discovery: Arc<Discovery>,
     started: Instant,
-    edge_limit: Arc<edge_limit::EdgeLimiter>,
+    edge_limit: edge_limit::EdgeLimiter,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(manager: ManagerHandle, config: HttpConfig) -> Self {
-        Self {
-            edge_limit: Arc::new(edge_limit::EdgeLimiter::new(
-                config.edge_auth_burst,
-                config.edge_auth_per,
-            )),
+        Self(Arc::new(Shared {
+            edge_limit: edge_limit::EdgeLimiter::new(config.edge_auth_burst, config.edge_auth_per),
             manager,
-            config: Arc::new(config),
+            config,
             discovery: Discovery::build(),
             started: Instant::now(),
-        }
+        }))
     }
 }
 

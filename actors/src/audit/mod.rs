@@ -8,4 +8,5 @@ mod page;
 pub use actor::{AuditActor, AuditArgs, AuditMsg, audited_seq};
 pub use chain::{
     AuditBatch, AuditEntry, AuditLine, ChainError, GENESIS_HASH, VerifyReport, verify_file,
+    write_line,
 };

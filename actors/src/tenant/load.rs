@@ -8,9 +8,7 @@ use std::io;
 use jiff::Timestamp;
 
 use super::commands::{JournalRecord, NewTenant};
-use super::state::{
-    AuthData, COLLECTIONS, Collection, Features, Member, TenantMeta, TenantState, TenantStatus,
-};
+use super::state::{AuthData, COLLECTIONS, Collection, Features, Member, TenantMeta, TenantState};
 use crate::catalog::{Catalog, RoleMatrix};
 use crate::domain::MemberId;
 use crate::error::TenantError;
@@ -90,36 +88,7 @@ pub fn create(paths: &TenantPaths, new: &NewTenant, now: Timestamp) -> Result<Lo
     }
     sync_dir(parent).map_err(|e| io("syncing the tenants directory", e))?;
 
-    let catalog = Catalog::get();
-    let state = TenantState {
-        meta: TenantMeta {
-            slug: new.slug.clone(),
-            name: new.name.trim().to_owned(),
-            plan: new.plan,
-            sector: new.sector.clone(),
-            sub_sector: new.sub_sector.clone(),
-            hosts: new.hosts.clone(),
-            status: TenantStatus::Enabled,
-            created_at: now,
-            timezone: new
-                .timezone
-                .clone()
-                .unwrap_or_else(super::state::default_timezone),
-        },
-        features: Features {
-            modules: catalog.default_features(new.plan, &new.sector),
-            flags: BTreeMap::from([("magic_link".to_owned(), false)]),
-        },
-        roles: std::sync::Arc::clone(&catalog.default_roles),
-        members: BTreeMap::new(),
-        auth: AuthData::default(),
-        keys: BTreeMap::new(),
-        workspace: Default::default(),
-        contacts: Default::default(),
-        seqs: [0; COLLECTIONS],
-        dirty: [true; COLLECTIONS],
-        last_seq: 0,
-    };
+    let state = TenantState::new(new, now);
     write_dirty(paths, &state)?;
     let recovered = Journal::recover::<JournalRecord>(&paths.journal())?;
     let mut state = state;

@@ -285,6 +285,38 @@ pub struct TenantState {
 }
 
 impl TenantState {
+    /// A tenant as it is created: no members, the catalog's features and roles for its plan and
+    /// sector, every collection still to be written.
+    pub fn new(new: &super::NewTenant, now: Timestamp) -> Self {
+        let catalog = crate::catalog::Catalog::get();
+        Self {
+            meta: TenantMeta {
+                slug: new.slug.clone(),
+                name: new.name.trim().to_owned(),
+                plan: new.plan,
+                sector: new.sector.clone(),
+                sub_sector: new.sub_sector.clone(),
+                hosts: new.hosts.clone(),
+                status: TenantStatus::Enabled,
+                created_at: now,
+                timezone: new.timezone.clone().unwrap_or_else(default_timezone),
+            },
+            features: Features {
+                modules: catalog.default_features(new.plan, &new.sector),
+                flags: BTreeMap::from([("magic_link".to_owned(), false)]),
+            },
+            roles: std::sync::Arc::clone(&catalog.default_roles),
+            members: BTreeMap::new(),
+            auth: AuthData::default(),
+            keys: BTreeMap::new(),
+            workspace: Workspace::default(),
+            contacts: HashMap::new(),
+            seqs: [0; COLLECTIONS],
+            dirty: [true; COLLECTIONS],
+            last_seq: 0,
+        }
+    }
+
     /// Applies a journaled op unless its collection already includes it.
     pub fn apply(&mut self, seq: u64, op: &Op) {
         self.last_seq = self.last_seq.max(seq);

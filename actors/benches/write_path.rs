@@ -1,0 +1,91 @@
+//! The serial part of a durable write, on one core and without the disk: what a tenant actor
+//! does for one member creation in a tenant that already holds many members (decide, serialise
+//! the journal line, apply, hand the audit entry on), and what its audit child does with the
+//! entry (chain and serialise the line). Group commit cannot go faster than this on one tenant.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use jiff::Timestamp;
+use majlis_actors::audit::{AuditEntry, GENESIS_HASH, write_line};
+use majlis_actors::catalog::Plan;
+use majlis_actors::config::AuthConfig;
+use majlis_actors::domain::{Email, Slug};
+use majlis_actors::tenant::{Caller, NewMember, NewTenant, Request, TenantState};
+
+/// Members the tenant holds before the measured writes.
+const MEMBERS: usize = 100_000;
+
+fn tenant() -> TenantState {
+    let new = NewTenant {
+        slug: Slug::parse("bench").expect("slug"),
+        name: "Bench".into(),
+        plan: Plan::Enterprise,
+        sector: "corporate".into(),
+        sub_sector: None,
+        hosts: Vec::new(),
+        timezone: None,
+    };
+    TenantState::new(&new, Timestamp::UNIX_EPOCH)
+}
+
+fn member(i: usize) -> Request {
+    Request::AddMember(NewMember {
+        name: "Bench member".into(),
+        email: Some(Email::parse(&format!("member{i}@bench.example")).expect("email")),
+        phone: None,
+        role: "member".into(),
+    })
+}
+
+/// One member creation as the tenant actor does it: decide, the journal line, apply; answers
+/// the entry it hands to its audit child.
+fn create(state: &mut TenantState, i: usize, journal: &mut Vec<u8>) -> AuditEntry {
+    let (caller, auth, now) = (
+        Caller::OperatorAdmin,
+        AuthConfig::default(),
+        Timestamp::now(),
+    );
+    let decision = state
+        .decide(member(i), now, &caller, &auth)
+        .expect("a member");
+    let change = decision.change.expect("a write");
+    let seq = state.last_seq + 1;
+    let record = change.into_record(seq, now, caller.principal(), None);
+    journal.clear();
+    serde_json::to_writer(&mut *journal, &record).expect("journal line");
+    journal.push(b'\n');
+    state.apply(seq, &record.op);
+    record.into_audit_entry()
+}
+
+fn write_path(c: &mut Criterion) {
+    let mut state = tenant();
+    let mut journal = Vec::new();
+    for i in 0..MEMBERS {
+        create(&mut state, i, &mut journal);
+    }
+    let mut next = MEMBERS;
+    c.bench_function("tenant actor: member create among 100,000 members", |b| {
+        b.iter(|| {
+            next += 1;
+            black_box(create(&mut state, next, &mut journal))
+        })
+    });
+
+    let entry = create(&mut state, next + 1, &mut journal);
+    let mut trail = Vec::new();
+    c.bench_function("audit child: chain and serialise the line", |b| {
+        b.iter_batched(
+            || entry.clone(),
+            |entry| {
+                trail.clear();
+                black_box(write_line(&entry, GENESIS_HASH, &mut trail))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, write_path);
+criterion_main!(benches);

@@ -126,10 +126,16 @@ pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunErr
     let mut report = report("activation", &run, options.concurrency, 0.0, 0, Some(peak));
     // Memory above the empty server, per active tenant, goes in the ratio column's place.
     let per_tenant_kb = (peak - empty_rss).max(0.0) * 1024.0 / active as f64;
+    // What activity adds to each tenant, above the server holding all of them passive: the
+    // peak counts every tenant's registry entry but only the ones active at that moment.
+    let per_active_kb = (peak - cold_rss).max(0.0) * 1024.0 / active as f64;
+    let all_active_mb =
+        (cold_rss - empty_rss).max(0.0) + per_active_kb * slugs.len() as f64 / 1024.0;
     report.ceiling_per_s = empty_rss;
     report.ratio = per_tenant_kb;
     report.notes.push(format!(
-        "{} tenants, up to {active} active at once; resident {empty_rss:.1} MB empty, {cold_rss:.1} MB with every tenant created and passive, {peak:.1} MB at the peak ({per_tenant_kb:.1} KB a tenant), {after:.1} MB at the lowest in the {} s after {}",
+        "{} tenants, up to {active} active at once; resident {empty_rss:.1} MB empty, {cold_rss:.1} MB with every tenant created and passive, {peak:.1} MB at the peak ({per_tenant_kb:.1} KB a tenant above the empty server; {per_active_kb:.1} KB an active tenant above the passive ones, so all {} active would take about {all_active_mb:.0} MB above the empty server), {after:.1} MB at the lowest in the {} s after {}",
+        slugs.len(),
         slugs.len(),
         settle.as_secs(),
         if passivated { "all passivating again" } else { "a 30 s wait for passivation (timed out)" }

@@ -38,6 +38,7 @@ use routes::public::Discovery;
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);
 
+/// What an `AppState` points to, one for the whole server.
 #[derive(Debug)]
 pub struct Shared {
     manager: ManagerHandle,

@@ -506,28 +506,21 @@ pub fn contact_keys(member: &Member) -> impl Iterator<Item = String> + '_ {
 #[cfg(test)]
 pub(crate) fn test_state() -> TenantState {
     use crate::domain::Slug;
+    let new = super::NewTenant {
+        slug: Slug::parse("acme").expect("slug"),
+        name: "Acme".into(),
+        plan: Plan::Pro,
+        sector: "corporate".into(),
+        sub_sector: None,
+        hosts: vec![],
+        timezone: None,
+    };
+    // No features and an empty role matrix: each test grants what it needs.
     TenantState {
-        meta: TenantMeta {
-            slug: Slug::parse("acme").expect("slug"),
-            name: "Acme".into(),
-            plan: Plan::Pro,
-            sector: "corporate".into(),
-            sub_sector: None,
-            hosts: vec![],
-            status: TenantStatus::Enabled,
-            created_at: Timestamp::UNIX_EPOCH,
-            timezone: default_timezone(),
-        },
         features: Features::default(),
         roles: std::sync::Arc::new(RoleMatrix::new()),
-        members: BTreeMap::new(),
-        auth: AuthData::default(),
-        keys: BTreeMap::new(),
-        workspace: Workspace::default(),
-        contacts: HashMap::new(),
-        seqs: [0; COLLECTIONS],
         dirty: [false; COLLECTIONS],
-        last_seq: 0,
+        ..TenantState::new(&new, Timestamp::UNIX_EPOCH)
     }
 }
 

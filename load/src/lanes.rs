@@ -19,8 +19,10 @@ use tokio::sync::Mutex;
 pub struct Lanes(Arc<Inner>);
 
 struct Inner {
-    /// `host:port` of the server.
+    /// `host[:port]` of the server, as its Host header names it.
     authority: String,
+    /// Where to connect: `host:port`, with the scheme's port when the URL gives none.
+    address: String,
     /// What follows a tenant's slug in its Host (`.localhost:port` for a fresh server).
     tenant_suffix: String,
     slots: Vec<Mutex<Option<SendRequest<Full<Bytes>>>>>,
@@ -61,8 +63,19 @@ impl Lanes {
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_owned();
+        let address = reqwest::Url::parse(base)
+            .ok()
+            .and_then(|url| {
+                Some(format!(
+                    "{}:{}",
+                    url.host_str()?,
+                    url.port_or_known_default()?
+                ))
+            })
+            .unwrap_or_else(|| authority.clone());
         Self(Arc::new(Inner {
             authority,
+            address,
             tenant_suffix: crate::client::tenant_host_suffix(base),
             slots: (0..workers.max(1)).map(|_| Mutex::new(None)).collect(),
         }))
@@ -87,7 +100,7 @@ impl Lanes {
     ) -> Option<Answer> {
         let inner = &self.0;
         if slot.as_ref().is_none_or(SendRequest::is_closed) {
-            let stream = TcpStream::connect(&inner.authority).await.ok()?;
+            let stream = TcpStream::connect(&inner.address).await.ok()?;
             stream.set_nodelay(true).ok()?;
             let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
             tokio::spawn(connection);
@@ -183,6 +196,16 @@ mod tests {
             assert!(request.contains("authorization: Bearer mjk_x\r\n"));
             assert!(request.ends_with("{\"a\":1}"));
         }
+    }
+
+    #[test]
+    fn connects_to_the_urls_port_or_the_schemes() {
+        let lanes = Lanes::new("http://board.example.com", 1);
+        assert_eq!(lanes.0.address, "board.example.com:80");
+        assert_eq!(lanes.0.authority, "board.example.com");
+        let lanes = Lanes::new("http://127.0.0.1:4000/", 1);
+        assert_eq!(lanes.0.address, "127.0.0.1:4000");
+        assert_eq!(lanes.0.authority, "127.0.0.1:4000");
     }
 
     #[tokio::test]

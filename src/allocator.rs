@@ -41,15 +41,35 @@ pub fn limit_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_arenas() {}
 
-/// Whether memory is worth handing back: fewer tenants are active than at the last look.
-fn passivated_since(last_active: usize, active: usize) -> bool {
-    active < last_active
+/// Looks after a drop in active tenants that still trim: the one that saw the drop, and the next,
+/// for what is freed just after a wave (blocking threads that exit a second later hand their
+/// caches back to the arenas only then).
+const TRIMS_AFTER_A_DROP: u8 = 2;
+
+/// Decides, at each look, whether to hand freed memory back.
+#[derive(Debug, Default)]
+struct Trimmer {
+    last_active: usize,
+    trims_left: u8,
 }
 
-/// Every `TRIM_CHECK`, hands freed memory back to the system when tenants have passivated since
-/// the last look. Runs until the manager is gone.
+impl Trimmer {
+    /// Whether to trim now, `active` tenants being active.
+    fn look(&mut self, active: usize) -> bool {
+        if active < self.last_active {
+            self.trims_left = TRIMS_AFTER_A_DROP;
+        }
+        self.last_active = active;
+        let trim = self.trims_left > 0;
+        self.trims_left = self.trims_left.saturating_sub(1);
+        trim
+    }
+}
+
+/// Every `TRIM_CHECK`, hands freed memory back to the system after tenants have passivated.
+/// Runs until the manager is gone.
 pub async fn trim_after_passivation(manager: ManagerHandle) {
-    let mut last_active = 0;
+    let mut trimmer = Trimmer::default();
     loop {
         tokio::time::sleep(TRIM_CHECK).await;
         let Some(actor) = manager.get() else {
@@ -61,7 +81,7 @@ pub async fn trim_after_passivation(manager: ManagerHandle) {
         else {
             continue;
         };
-        if passivated_since(last_active, health.tenants_active) {
+        if trimmer.look(health.tenants_active) {
             // The trim walks and locks each arena; keep it off the runtime's workers.
             let released = tokio::task::spawn_blocking(release_free_memory)
                 .await
@@ -72,7 +92,6 @@ pub async fn trim_after_passivation(manager: ManagerHandle) {
                 "returned freed memory to the system"
             );
         }
-        last_active = health.tenants_active;
     }
 }
 
@@ -100,10 +119,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn memory_is_handed_back_only_after_tenants_passivate() {
-        assert!(passivated_since(10, 3));
-        assert!(!passivated_since(3, 3));
-        assert!(!passivated_since(0, 5));
+    fn memory_is_handed_back_after_tenants_passivate_and_once_more() {
+        let mut trimmer = Trimmer::default();
+        // Tenants activating: nothing to hand back.
+        assert!(!trimmer.look(5));
+        assert!(!trimmer.look(10));
+        // They passivate: trim at this look and the next, then stop while nothing changes.
+        assert!(trimmer.look(3));
+        assert!(trimmer.look(0));
+        assert!(trimmer.look(0));
+        assert!(!trimmer.look(0));
+        assert!(!trimmer.look(0));
+        // A new wave that ends: trim again.
+        assert!(!trimmer.look(7));
+        assert!(trimmer.look(0));
+        assert!(trimmer.look(0));
+        assert!(!trimmer.look(0));
     }
 
     #[test]

@@ -257,13 +257,52 @@ async fn a_board_meets_with_agenda_rsvps_roll_call_quorum_and_actions() {
             .then_some(lines)
     })
     .await;
-    let roll_call = lines
-        .iter()
-        .find(|l| l["action"] == "meeting.roll_call")
-        .expect("roll call line");
-    assert!(
-        roll_call["diff"]["attendance"].is_object() && roll_call["diff"].get("title").is_none(),
+    // An answer or a mark is recorded alone, not the meeting's whole list of them.
+    let second = |action: &str| {
+        lines
+            .iter()
+            .filter(|l| l["action"] == action)
+            .nth(1)
+            .unwrap_or_else(|| panic!("two {action} lines"))
+            .clone()
+    };
+    let (rsvp, roll_call) = (second("meeting.rsvp"), second("meeting.roll_call"));
+    let (omar_id, bilal_id) = (&board.members["omar"], &board.members["bilal"]);
+    assert_eq!(
+        rsvp["diff"]["rsvps"]["to"]
+            .as_object()
+            .map(|m| m.keys().collect::<Vec<_>>()),
+        Some(vec![omar_id]),
+        "{rsvp}"
+    );
+    assert_eq!(rsvp["diff"]["rsvps"]["from"], Value::Null, "{rsvp}");
+    assert_eq!(rsvp["diff"]["rsvps"]["to"][omar_id]["response"], "maybe");
+    assert_eq!(
+        roll_call["diff"]["attendance"]["to"]
+            .as_object()
+            .map(|m| m.keys().collect::<Vec<_>>()),
+        Some(vec![bilal_id]),
         "{roll_call}"
+    );
+    assert!(roll_call["diff"].get("title").is_none(), "{roll_call}");
+    assert_eq!(
+        roll_call["diff"]["sequence"]["to"].as_u64(),
+        roll_call["diff"]["sequence"]["from"]
+            .as_u64()
+            .map(|s| s + 1)
+    );
+
+    // After a kill the answers and marks are replayed from the journal.
+    let before = sara.ok(Method::GET, &base, None).await;
+    let mut server = server;
+    let _temp = server.take_temp();
+    let data = server.kill9().await;
+    let server = TestServer::start_in(&data, &[FAST]).await;
+    let sara = As::new(&server, "acme", "sara@acme.om").await;
+    let after = sara.ok(Method::GET, &base, None).await;
+    assert_eq!(
+        (&after["rsvps"], &after["attendance"], &after["sequence"]),
+        (&before["rsvps"], &before["attendance"], &before["sequence"])
     );
 }
 

@@ -17,9 +17,14 @@ pub struct SetupError(pub String);
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub slug: String,
+    /// A write key of the tenant's admin, who chairs the board.
     pub key: String,
     pub meeting: String,
     pub board: String,
+    /// The admin's member id (member edits rename them; their RSVPs answer the meeting).
+    pub admin: String,
+    /// The meeting's agenda item whose notes the writes change.
+    pub item: String,
 }
 
 pub fn http_client(pool: usize) -> Client {
@@ -78,7 +83,8 @@ async fn expect(
     })
 }
 
-/// Creates a tenant with an admin who signs in and makes a write key, a board and a meeting.
+/// Creates a tenant with an admin who signs in and makes a write key, a board they chair and a
+/// scheduled meeting of it with one agenda item.
 pub async fn prepare_tenant(
     client: &Client,
     server: &Server,
@@ -175,16 +181,33 @@ pub async fn prepare_tenant(
     .await?;
     let meeting = expect(as_admin(Method::POST, "/api/meetings").json(&json!({"board_id": board, "title": "Load meeting", "starts_at": "2027-01-10T10:00:00+04:00", "ends_at": "2027-01-10T12:00:00+04:00"})).send().await, "create meeting").await?;
     let meeting = meeting["id"].as_str().unwrap_or_default().to_owned();
-    as_admin(Method::PATCH, &format!("/api/meetings/{meeting}"))
-        .json(&json!({"status": "scheduled"}))
-        .send()
-        .await
-        .map_err(|e| SetupError(e.to_string()))?;
+    expect(
+        as_admin(Method::PATCH, &format!("/api/meetings/{meeting}"))
+            .json(&json!({"status": "scheduled"}))
+            .send()
+            .await,
+        "schedule meeting",
+    )
+    .await?;
+    let with_item = expect(
+        as_admin(Method::POST, &format!("/api/meetings/{meeting}/agenda"))
+            .json(&json!({"title": "Load item"}))
+            .send()
+            .await,
+        "add agenda item",
+    )
+    .await?;
+    let item = with_item["agenda"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok(Tenant {
         slug: slug.to_owned(),
         key,
         meeting,
         board,
+        admin: member_id,
+        item,
     })
 }
 

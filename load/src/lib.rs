@@ -17,6 +17,7 @@ pub mod report;
 pub mod scenarios;
 pub mod server;
 pub mod verify;
+pub mod writes;
 
 pub use report::ScenarioReport;
 pub use scenarios::{Options, Scenario, run};

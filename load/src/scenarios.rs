@@ -1,27 +1,26 @@
 //! The scenarios: concurrent workers against a real server for a fixed time, latencies in an
 //! HdrHistogram, every acknowledged write remembered and verified afterwards.
 
-use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Client, Method};
-use serde_json::{Value, json};
 
 use crate::ceilings;
-use crate::client::{SetupError, Tenant, http_client, prepare_tenant, tenant_request};
+use crate::client::{SetupError, Tenant, http_client, prepare_tenant};
 pub use crate::driver::{Outcome, Pace, Run, drive, drive_paced};
 use crate::lanes::{Call, Lanes};
 use crate::report::ScenarioReport;
 use crate::server::{Server, ServerError};
-use crate::verify::{Moment, VerifyError, check_files, check_writes};
+use crate::verify::{Moment, VerifyError, check_files};
+pub(crate) use crate::writes::{verify_api, write_op};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
     /// Signed-in members read meeting lists and meeting pages across tenants.
     Read,
-    /// Durable mutations (new members) spread over tenants.
+    /// Durable writes (new members, member edits, agenda notes, RSVPs) spread over tenants.
     Write,
     /// 90 % reads, 10 % writes.
     Mixed,
@@ -137,119 +136,6 @@ pub(crate) async fn read_op(lanes: Lanes, tenant: Tenant, worker: usize, n: u64)
         .send(worker, call)
         .await
         .map_or_else(Outcome::io, |answer| Outcome::from_answer(&answer))
-}
-
-/// An admin adds a member: a durable write, acknowledged with the new member's id.
-pub(crate) async fn write_op(lanes: Lanes, tenant: Tenant, worker: usize, n: u64) -> Outcome {
-    let email = format!(
-        "w{worker}n{n}r{}@{}.load",
-        rand::random::<u32>(),
-        tenant.slug
-    );
-    let body = json!({"name": "Load member", "email": email, "role": "member"});
-    let call = Call {
-        method: Method::POST,
-        path: "/api/members",
-        tenant: Some(&tenant.slug),
-        key: Some(&tenant.key),
-        json: serde_json::to_vec(&body).ok(),
-    };
-    let Some(answer) = lanes.send(worker, call).await else {
-        return Outcome::io();
-    };
-    let outcome = Outcome::from_answer(&answer);
-    let acknowledged = (outcome.status == Some(201))
-        .then(|| {
-            serde_json::from_slice::<Value>(&answer.body)
-                .ok()?
-                .get("id")?
-                .as_str()
-                .map(|id| (tenant.slug.clone(), id.to_owned()))
-        })
-        .flatten();
-    Outcome {
-        acknowledged,
-        ..outcome
-    }
-}
-
-/// Reads back every acknowledged write and its audit line through the API.
-pub(crate) async fn verify_api(
-    client: &Client,
-    base: &str,
-    tenants: &[Tenant],
-    acknowledged: &BTreeMap<String, HashSet<String>>,
-) -> Result<u64, VerifyError> {
-    for tenant in tenants {
-        let Some(acked) = acknowledged.get(&tenant.slug) else {
-            continue;
-        };
-        let members: Value =
-            match tenant_request(client, base, &tenant.slug, Method::GET, "/api/members")
-                .bearer_auth(&tenant.key)
-                .send()
-                .await
-            {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            };
-        let present: HashSet<String> = members
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect();
-        // The audit trail is written just after the acknowledgement: give it a moment, reading
-        // on from the last line seen.
-        let mut audited = HashSet::new();
-        let mut after = None;
-        for _ in 0..100 {
-            after = audited_members(client, base, tenant, after, &mut audited).await;
-            if acked.is_subset(&audited) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        check_writes(&tenant.slug, acked, &present, &audited)?;
-    }
-    Ok(0)
-}
-
-/// Adds the targets of `member.create` lines after `after` to `targets`; answers the last seq read.
-async fn audited_members(
-    client: &Client,
-    base: &str,
-    tenant: &Tenant,
-    mut after: Option<u64>,
-    targets: &mut HashSet<String>,
-) -> Option<u64> {
-    loop {
-        let mut path = "/api/audit?module=members&limit=1000".to_owned();
-        if let Some(after) = after {
-            path += &format!("&after={after}");
-        }
-        let page: Value = match tenant_request(client, base, &tenant.slug, Method::GET, &path)
-            .bearer_auth(&tenant.key)
-            .send()
-            .await
-        {
-            Ok(r) => r.json().await.unwrap_or(Value::Null),
-            Err(_) => return after,
-        };
-        for line in page["lines"].as_array().into_iter().flatten() {
-            if line["action"] == "member.create"
-                && let Some(target) = line["target"].as_str()
-            {
-                targets.insert(target.to_owned());
-            }
-            if let Some(seq) = line["seq"].as_u64() {
-                after = Some(seq);
-            }
-        }
-        if page["next"].as_u64().is_none() {
-            return after;
-        }
-    }
 }
 
 /// Creates `count` tenants ready for load, a few at a time (each signs in by mail).

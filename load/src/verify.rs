@@ -1,8 +1,15 @@
-//! Verification after a run: every write that got a 2xx is there, once, with its audit line;
-//! every file of every tenant parses; every audit chain holds.
+//! Verification after a run: every write that got a 2xx is there, once, with its audit line, and
+//! what the edits changed holds the last of them; every file of every tenant parses; every audit
+//! chain holds.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+
+use serde_json::Value;
+
+/// Every write but a new member carries a mark of this shape (the prefix, then ASCII letters and
+/// digits) in the text it sets, to be found again in its audit line and in the state.
+pub const MARK_PREFIX: &str = "tok-";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -18,6 +25,13 @@ pub enum VerifyError {
         count: usize,
         example: String,
     },
+    #[error("{slug}: {what} holds {found}, but the audit trail's last change of it set {expected}")]
+    Diverged {
+        slug: String,
+        what: String,
+        expected: String,
+        found: String,
+    },
     #[error("{path}: {reason}")]
     BrokenFile { path: String, reason: String },
     #[error("{slug}: the audit chain is broken at line {line}: {reason}")]
@@ -28,14 +42,18 @@ pub enum VerifyError {
     },
 }
 
-/// Compares what was acknowledged with what the server now holds and has audited.
+/// Compares what was acknowledged with what the server now holds and has audited: new members
+/// (by id) must be present, and every acknowledged write (id or mark) must have its audit line.
 pub fn check_writes(
     slug: &str,
     acknowledged: &HashSet<String>,
     present: &HashSet<String>,
     audited: &HashSet<String>,
 ) -> Result<(), VerifyError> {
-    let lost: Vec<&String> = acknowledged.difference(present).collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|a| !a.starts_with(MARK_PREFIX) && !present.contains(*a))
+        .collect();
     if let Some(first) = lost.iter().min() {
         return Err(VerifyError::Lost {
             slug: slug.into(),
@@ -50,6 +68,63 @@ pub fn check_writes(
             count: unaudited.len(),
             example: (*first).clone(),
         });
+    }
+    Ok(())
+}
+
+/// The marks in `text`.
+pub fn marks_in(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices(MARK_PREFIX).map(move |(start, _)| {
+        let rest = &text[start + MARK_PREFIX.len()..];
+        let len = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        &text[start..start + MARK_PREFIX.len() + len]
+    })
+}
+
+/// The marks an audit line's diff (`{"field": {"from": …, "to": …}}`) brings in: in a `to` and
+/// in no `from`.
+pub fn new_marks(diff: &Value) -> Vec<String> {
+    let changes = || {
+        diff.as_object()
+            .into_iter()
+            .flat_map(|fields| fields.values())
+    };
+    let before: HashSet<String> = changes()
+        .flat_map(|change| {
+            marks_in(&change["from"].to_string())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    changes()
+        .flat_map(|change| {
+            marks_in(&change["to"].to_string())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|mark| !before.contains(mark))
+        .collect()
+}
+
+/// For each object the edits change (named by what), the mark its last audited change set
+/// against the mark it holds now.
+pub fn check_state(
+    slug: &str,
+    last_audited: &BTreeMap<&'static str, String>,
+    held: &BTreeMap<&'static str, Option<String>>,
+) -> Result<(), VerifyError> {
+    for (what, expected) in last_audited {
+        let found = held.get(what).cloned().flatten();
+        if found.as_ref() != Some(expected) {
+            return Err(VerifyError::Diverged {
+                slug: slug.into(),
+                what: (*what).into(),
+                expected: expected.clone(),
+                found: found.unwrap_or_else(|| "nothing".into()),
+            });
+        }
     }
     Ok(())
 }
@@ -165,6 +240,51 @@ mod tests {
         );
         let err = check_writes("t", &acked, &acked, &set(&["m1"])).unwrap_err();
         assert!(matches!(err, VerifyError::Unaudited { count: 2, .. }));
+    }
+
+    #[test]
+    fn an_edit_is_checked_by_its_audit_line_not_the_member_list() {
+        let acked = set(&["m1", "tok-a1", "tok-b2"]);
+        let audited = set(&["m1", "tok-a1", "tok-b2"]);
+        assert_eq!(check_writes("t", &acked, &set(&["m1"]), &audited), Ok(()));
+        let err = check_writes("t", &acked, &set(&["m1"]), &set(&["m1", "tok-a1"])).unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::Unaudited {
+                slug: "t".into(),
+                count: 1,
+                example: "tok-b2".into()
+            }
+        );
+    }
+
+    #[test]
+    fn marks_are_found_in_text_and_in_what_a_diff_brings_in() {
+        let found: Vec<&str> = marks_in("Load admin tok-w1n2rab12, then tok-x9.").collect();
+        assert_eq!(found, ["tok-w1n2rab12", "tok-x9"]);
+        assert_eq!(marks_in("no mark here").count(), 0);
+        let diff = serde_json::json!({
+            "rsvps": {"from": {"m_1": {"note": "Coming tok-old1"}}, "to": {"m_1": {"note": "Coming tok-new2"}}},
+            "sequence": {"from": 3, "to": 4}
+        });
+        assert_eq!(new_marks(&diff), ["tok-new2"]);
+        let first = serde_json::json!({"notes": {"from": null, "to": "Note tok-first"}});
+        assert_eq!(new_marks(&first), ["tok-first"]);
+    }
+
+    #[test]
+    fn a_state_that_is_not_the_last_audited_change_is_caught() {
+        let last = BTreeMap::from([("meeting.rsvp", "tok-b".to_owned())]);
+        let held = |mark: Option<&str>| BTreeMap::from([("meeting.rsvp", mark.map(str::to_owned))]);
+        assert_eq!(check_state("t", &last, &held(Some("tok-b"))), Ok(()));
+        let err = check_state("t", &last, &held(Some("tok-a"))).unwrap_err();
+        assert!(matches!(err, VerifyError::Diverged { ref found, .. } if found == "tok-a"));
+        assert!(matches!(
+            check_state("t", &last, &held(None)),
+            Err(VerifyError::Diverged { .. })
+        ));
+        // Nothing audited for an object: nothing to hold.
+        assert_eq!(check_state("t", &BTreeMap::new(), &held(None)), Ok(()));
     }
 
     #[test]

@@ -137,6 +137,9 @@ impl Actor for AuditActor {
     }
 }
 
+/// Appends up to this size are written on the actor's own thread (no fdatasync: the page cache).
+const INLINE_APPEND_BYTES: usize = 64 * 1024;
+
 impl AuditState {
     /// Writes every gathered entry (one write, no sync) and tells the tenant how far the trail is
     /// written.
@@ -145,7 +148,7 @@ impl AuditState {
             return Ok(());
         }
         let batches = std::mem::take(&mut self.gathered);
-        blocking(|| self.append(&batches))?;
+        self.append(&batches)?;
         // The tenant may be stopping; a lost confirmation only means a resend later.
         let _ = self.tenant.cast(TenantMsg::Audited(self.last_seq));
         Ok(())
@@ -166,9 +169,15 @@ impl AuditState {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all(&bytes)
-            .map_err(|e| StoreError::io(format!("audit {}", self.path.display()), e))?;
+        // A few lines go to the page cache quicker than the worker's core can be handed to
+        // another thread; a large append (entries resent after a restart) goes to a blocking one.
+        let file = &mut self.file;
+        if bytes.len() <= INLINE_APPEND_BYTES {
+            file.write_all(&bytes)
+        } else {
+            blocking(|| file.write_all(&bytes))
+        }
+        .map_err(|e| StoreError::io(format!("audit {}", self.path.display()), e))?;
         self.last_seq = last_seq;
         self.last_hash = last_hash;
         Ok(())

@@ -448,4 +448,26 @@ mod tests {
             serde_json::json!({"phone": {"from": "+96890000000", "to": null}})
         );
     }
+
+    #[test]
+    fn diff_of_nested_fields_and_of_things_that_are_not_objects() {
+        let old = serde_json::json!({"rsvps": {"m_1": {"note": null, "response": "yes"}}, "agenda": [1, 2], "title": "A"});
+        let new = serde_json::json!({"rsvps": {"m_1": {"response": "no", "note": null}}, "agenda": [1, 2], "title": "A", "video": null});
+        assert_eq!(
+            field_diff(Some(&old), Some(&new)),
+            serde_json::json!({"rsvps": {
+                "from": {"m_1": {"note": null, "response": "yes"}},
+                "to": {"m_1": {"note": null, "response": "no"}}
+            }})
+        );
+        assert_eq!(field_diff(Some(&old), Some(&old)), serde_json::json!({}));
+        assert_eq!(
+            field_diff(Some(&serde_json::json!([1])), Some(&serde_json::json!([2]))),
+            serde_json::json!({})
+        );
+        assert_eq!(
+            field_diff(None, Some(&serde_json::json!({"a": null, "b": 1}))),
+            serde_json::json!({"b": {"from": null, "to": 1}})
+        );
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::workspace::{ActionItem, Board, Meeting, Workspace};
+use super::workspace::{ActionItem, Attendance, Board, Meeting, Rsvp, Workspace};
 use crate::catalog::{Plan, RoleMatrix};
 use crate::domain::{Email, HostName, MemberId, Phone};
 
@@ -231,6 +231,20 @@ pub enum Op {
     MeetingSaved {
         meeting: Box<Meeting>,
     },
+    /// One member's answer to a meeting's invitation (the meeting's sequence moves on). Only the
+    /// answer is journaled: an assembly of hundreds answering does not rewrite the meeting each
+    /// time.
+    RsvpSet {
+        meeting: String,
+        member: MemberId,
+        rsvp: Rsvp,
+    },
+    /// One member's mark in a meeting's roll call (the meeting's sequence moves on).
+    AttendanceSet {
+        meeting: String,
+        member: MemberId,
+        attendance: Attendance,
+    },
     ActionSaved {
         action: ActionItem,
     },
@@ -255,7 +269,9 @@ impl Op {
                 Some(Collection::Keys)
             }
             Op::BoardSaved { .. } => Some(Collection::Boards),
-            Op::MeetingSaved { .. } => Some(Collection::Meetings),
+            Op::MeetingSaved { .. } | Op::RsvpSet { .. } | Op::AttendanceSet { .. } => {
+                Some(Collection::Meetings)
+            }
             Op::ActionSaved { .. } => Some(Collection::Actions),
             Op::CalendarRotated { .. } => Some(Collection::Calendar),
         }
@@ -406,6 +422,26 @@ impl TenantState {
                     .meetings
                     .insert(meeting.id.clone(), (**meeting).clone());
             }
+            Op::RsvpSet {
+                meeting,
+                member,
+                rsvp,
+            } => {
+                if let Some(meeting) = self.workspace.meetings.get_mut(meeting) {
+                    meeting.rsvps.insert(*member, rsvp.clone());
+                    meeting.sequence += 1;
+                }
+            }
+            Op::AttendanceSet {
+                meeting,
+                member,
+                attendance,
+            } => {
+                if let Some(meeting) = self.workspace.meetings.get_mut(meeting) {
+                    meeting.attendance.insert(*member, attendance.clone());
+                    meeting.sequence += 1;
+                }
+            }
             Op::ActionSaved { action } => {
                 self.workspace
                     .actions
@@ -549,5 +585,74 @@ mod tests {
         assert!(state.is_dirty(Collection::Tenant));
         assert!(!state.is_dirty(Collection::Members));
         assert_eq!(state.last_seq, 6);
+    }
+
+    #[test]
+    fn an_answer_is_journaled_alone_and_replays_onto_its_meeting() {
+        use crate::tenant::workspace::{Presence, RsvpResponse};
+        let mut state = test_state();
+        let rsvp = |note: &str| Rsvp {
+            response: RsvpResponse::Yes,
+            note: Some(note.into()),
+            at: Timestamp::UNIX_EPOCH,
+        };
+        let mut meeting: Meeting = serde_json::from_value(serde_json::json!({
+            "id": "g_1", "board_id": "b_1", "title": "General assembly",
+            "starts_at": "2027-01-10T06:00:00Z", "ends_at": "2027-01-10T08:00:00Z",
+            "timezone": "Asia/Muscat", "location": null, "video_url": null,
+            "status": "scheduled", "sequence": 7, "agenda": [], "rsvps": {}, "attendance": {},
+            "created_at": "2026-11-23T00:00:00Z"
+        }))
+        .expect("a meeting");
+        for _ in 0..500 {
+            meeting
+                .rsvps
+                .insert(MemberId::generate(), rsvp("an earlier answer"));
+        }
+        state.apply(
+            1,
+            &Op::MeetingSaved {
+                meeting: Box::new(meeting),
+            },
+        );
+        let member = MemberId::generate();
+        let op = Op::RsvpSet {
+            meeting: "g_1".into(),
+            member,
+            rsvp: rsvp("coming"),
+        };
+        let line = serde_json::to_string(&op).expect("serialises");
+        assert!(
+            line.len() < 300,
+            "the journal line holds the answer alone: {line}"
+        );
+        let replayed: Op = serde_json::from_str(&line).expect("parses");
+        state.apply(2, &replayed);
+        let mark = Op::AttendanceSet {
+            meeting: "g_1".into(),
+            member,
+            attendance: Attendance {
+                status: Presence::Present,
+                proxy_holder: None,
+            },
+        };
+        state.apply(3, &mark);
+        // Replay over a snapshot that already holds them changes nothing.
+        state.apply(2, &replayed);
+        let meeting = &state.workspace.meetings["g_1"];
+        assert_eq!(meeting.rsvps.len(), 501);
+        assert_eq!(meeting.rsvps[&member], rsvp("coming"));
+        assert_eq!(meeting.attendance[&member].status, Presence::Present);
+        assert_eq!(meeting.sequence, 9, "each entry moves the sequence on once");
+        // An answer to a meeting that is gone changes nothing.
+        state.apply(
+            4,
+            &Op::RsvpSet {
+                meeting: "g_2".into(),
+                member,
+                rsvp: rsvp("lost"),
+            },
+        );
+        assert_eq!(state.workspace.meetings.len(), 1);
     }
 }

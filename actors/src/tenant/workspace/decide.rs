@@ -314,16 +314,20 @@ impl TenantState {
                 if let Some(note) = &note {
                     check_text("note", note, 1000)?;
                 }
+                let rsvp = self::Rsvp {
+                    response,
+                    note,
+                    at: now,
+                };
+                let diff = entry_diff("rsvps", member, old.rsvps.get(member), &rsvp, old);
                 let mut updated = old.clone();
-                updated.rsvps.insert(
-                    *member,
-                    self::Rsvp {
-                        response,
-                        note,
-                        at: now,
-                    },
-                );
-                Ok(self.save_meeting("meeting.rsvp", Some(old), updated))
+                updated.rsvps.insert(*member, rsvp.clone());
+                let op = Op::RsvpSet {
+                    meeting: old.id.clone(),
+                    member: *member,
+                    rsvp,
+                };
+                Ok(self.save_member_entry("meeting.rsvp", updated, op, diff))
             }
             RollCall {
                 meeting,
@@ -357,15 +361,25 @@ impl TenantState {
                         "roll call is taken while the meeting is in progress".into(),
                     ));
                 }
-                let mut updated = old.clone();
-                updated.attendance.insert(
-                    member,
-                    Attendance {
-                        status,
-                        proxy_holder,
-                    },
+                let attendance = Attendance {
+                    status,
+                    proxy_holder,
+                };
+                let diff = entry_diff(
+                    "attendance",
+                    &member,
+                    old.attendance.get(&member),
+                    &attendance,
+                    old,
                 );
-                Ok(self.save_meeting("meeting.roll_call", Some(old), updated))
+                let mut updated = old.clone();
+                updated.attendance.insert(member, attendance.clone());
+                let op = Op::AttendanceSet {
+                    meeting: old.id.clone(),
+                    member,
+                    attendance,
+                };
+                Ok(self.save_member_entry("meeting.roll_call", updated, op, diff))
             }
             CreateAction {
                 meeting,

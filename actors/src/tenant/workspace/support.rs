@@ -38,6 +38,22 @@ pub(super) fn check_url(url: &str) -> Result<(), TenantError> {
     }
 }
 
+/// The audit diff of one member's entry in one of a meeting's per-member maps (`field`), in the
+/// shape `field_diff` gives: only that entry, and the meeting's sequence moving on.
+pub(super) fn entry_diff<T: serde::Serialize>(
+    field: &str,
+    member: &MemberId,
+    old: Option<&T>,
+    new: &T,
+    meeting: &Meeting,
+) -> serde_json::Value {
+    let entry = |value: &T| serde_json::json!({ member.as_str(): value });
+    serde_json::json!({
+        field: {"from": old.map(entry), "to": entry(new)},
+        "sequence": {"from": meeting.sequence, "to": meeting.sequence + 1},
+    })
+}
+
 pub(super) fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), TenantError> {
     if value.chars().count() > max || value.chars().any(|c| c.is_control() && c != '\n') {
         return Err(invalid(
@@ -148,6 +164,31 @@ impl TenantState {
             op: Op::MeetingSaved {
                 meeting: Box::new(meeting.clone()),
             },
+        };
+        Decision::write(
+            change,
+            Reply::Workspace(WorkspaceReply::Meeting(Box::new(
+                self.meeting_view(&meeting),
+            ))),
+        )
+    }
+
+    /// Saves one member's entry of a meeting (`meeting` as it is with the entry), journaled as
+    /// `op` alone: its cost does not grow with the meeting.
+    pub(super) fn save_member_entry(
+        &self,
+        action: &'static str,
+        mut meeting: Meeting,
+        op: Op,
+        diff: serde_json::Value,
+    ) -> Decision {
+        meeting.sequence += 1;
+        let change = Change {
+            action,
+            module: "meetings",
+            target: meeting.id.clone(),
+            diff,
+            op,
         };
         Decision::write(
             change,

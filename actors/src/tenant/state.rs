@@ -333,6 +333,14 @@ impl TenantState {
         }
     }
 
+    /// Changes a meeting in place and moves its sequence on; a meeting that is gone is left alone.
+    fn change_meeting(&mut self, id: &str, change: impl FnOnce(&mut Meeting)) {
+        if let Some(meeting) = self.workspace.meetings.get_mut(id) {
+            change(meeting);
+            meeting.sequence += 1;
+        }
+    }
+
     /// Applies a journaled op unless its collection already includes it.
     pub fn apply(&mut self, seq: u64, op: &Op) {
         self.last_seq = self.last_seq.max(seq);
@@ -426,22 +434,16 @@ impl TenantState {
                 meeting,
                 member,
                 rsvp,
-            } => {
-                if let Some(meeting) = self.workspace.meetings.get_mut(meeting) {
-                    meeting.rsvps.insert(*member, rsvp.clone());
-                    meeting.sequence += 1;
-                }
-            }
+            } => self.change_meeting(meeting, |m| {
+                m.rsvps.insert(*member, rsvp.clone());
+            }),
             Op::AttendanceSet {
                 meeting,
                 member,
                 attendance,
-            } => {
-                if let Some(meeting) = self.workspace.meetings.get_mut(meeting) {
-                    meeting.attendance.insert(*member, attendance.clone());
-                    meeting.sequence += 1;
-                }
-            }
+            } => self.change_meeting(meeting, |m| {
+                m.attendance.insert(*member, attendance.clone());
+            }),
             Op::ActionSaved { action } => {
                 self.workspace
                     .actions

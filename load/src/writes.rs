@@ -110,13 +110,8 @@ impl Trail {
             if let Some(after) = self.after {
                 path += &format!("&after={after}");
             }
-            let page: Value = match tenant_request(client, base, &tenant.slug, Method::GET, &path)
-                .bearer_auth(&tenant.key)
-                .send()
-                .await
-            {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => return,
+            let Some(page) = get_json(client, base, tenant, &path).await else {
+                return;
             };
             for line in page["lines"].as_array().into_iter().flatten() {
                 self.read_line(line);
@@ -145,24 +140,32 @@ impl Trail {
     }
 }
 
+/// A GET with the tenant's key: the answer's JSON (`null` when it is not JSON), `None` when the
+/// server cannot be reached.
+async fn get_json(client: &Client, base: &str, tenant: &Tenant, path: &str) -> Option<Value> {
+    let response = tenant_request(client, base, &tenant.slug, Method::GET, path)
+        .bearer_auth(&tenant.key)
+        .send()
+        .await
+        .ok()?;
+    Some(response.json().await.unwrap_or(Value::Null))
+}
+
 /// What a tenant holds now: its members' ids, and the mark each edited object carries.
 async fn read_state(
     client: &Client,
     base: &str,
     tenant: &Tenant,
 ) -> (HashSet<String>, BTreeMap<&'static str, Option<String>>) {
-    let get = |path: String| async move {
-        match tenant_request(client, base, &tenant.slug, Method::GET, &path)
-            .bearer_auth(&tenant.key)
-            .send()
-            .await
-        {
-            Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        }
-    };
-    let members = get("/api/members".into()).await;
-    let meeting = get(format!("/api/meetings/{}", tenant.meeting)).await;
+    let members = get_json(client, base, tenant, "/api/members").await;
+    let meeting = get_json(
+        client,
+        base,
+        tenant,
+        &format!("/api/meetings/{}", tenant.meeting),
+    )
+    .await;
+    let (members, meeting) = (members.unwrap_or_default(), meeting.unwrap_or_default());
     let mark_of = |text: &Value| {
         text.as_str()
             .and_then(|t| marks_in(t).next())

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::workspace::{answer, record_id};
+use super::workspace::{Answer, answer, record_id};
 use crate::AppState;
 use crate::dispatch::{call_manager_within, flatten};
 use crate::error::ApiError;
@@ -263,8 +263,7 @@ pub async fn pack(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let meeting = record_id(&id, "g", "meeting")?;
-    let Json(value) = answer(&state, t, ctx, WorkspaceRequest::Pack { meeting }).await?;
-    Ok(Json(value))
+    answer(&state, t, ctx, WorkspaceRequest::Pack { meeting }).await
 }

@@ -7,9 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use majlis_actors::tenant::{Reply, Request, RsvpResponse, WorkspaceReply, WorkspaceRequest};
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::workspace::{answer, created, record_id, run};
+use super::workspace::{Answer, answer, created, record_id, run};
 use crate::AppState;
 use crate::csv_export::table;
 use crate::dispatch::{ask, unexpected};
@@ -21,7 +20,7 @@ pub async fn draft_minutes(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Answer>), ApiError> {
     let meeting = record_id(&id, "g", "meeting")?;
     created(&state, t, ctx, WorkspaceRequest::DraftMinutes { meeting }).await
 }
@@ -38,7 +37,7 @@ pub async fn edit_minutes(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MinutesBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let meeting = record_id(&id, "g", "meeting")?;
     answer(
         &state,
@@ -57,7 +56,7 @@ pub async fn approve_minutes(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let meeting = record_id(&id, "g", "meeting")?;
     answer(&state, t, ctx, WorkspaceRequest::ApproveMinutes { meeting }).await
 }

@@ -13,7 +13,8 @@ use majlis_actors::tenant::{
     AgendaFields, BoardKind, MeetingFields, MeetingFilter, MeetingStatus, Position, Presence,
     Quorum, Reply, Request, RequestCtx, RsvpResponse, WorkspaceReply, WorkspaceRequest,
 };
-use serde::Deserialize;
+use serde::ser::{Error as _, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -64,22 +65,44 @@ pub(crate) async fn run(
     }
 }
 
-fn reply_json(reply: WorkspaceReply) -> Result<Value, ApiError> {
-    Ok(match reply {
-        WorkspaceReply::Boards(boards) => json!(boards),
-        WorkspaceReply::Board(board) => json!(board),
-        WorkspaceReply::Meetings(views) => json!(MeetingsJson(&views)),
-        WorkspaceReply::Meeting(view) => json!(MeetingJson(&view)),
-        WorkspaceReply::Actions(actions) => json!(actions),
-        WorkspaceReply::Action(action) => json!(action),
-        WorkspaceReply::Pack(documents) => json!(documents),
-        WorkspaceReply::Document(document) => json!(document),
-        other => {
-            return Err(ApiError::internal(&format!(
+/// A workspace answer, written straight to the response body: no `Value` is built on the way.
+#[derive(Debug)]
+pub(crate) struct Answer(WorkspaceReply);
+
+impl Answer {
+    /// Only the replies that are JSON documents make an answer.
+    fn new(reply: WorkspaceReply) -> Result<Self, ApiError> {
+        match reply {
+            WorkspaceReply::Boards(_)
+            | WorkspaceReply::Board(_)
+            | WorkspaceReply::Meetings(_)
+            | WorkspaceReply::Meeting(_)
+            | WorkspaceReply::Actions(_)
+            | WorkspaceReply::Action(_)
+            | WorkspaceReply::Pack(_)
+            | WorkspaceReply::Document(_) => Ok(Self(reply)),
+            other => Err(ApiError::internal(&format!(
                 "unexpected workspace reply {other:?}"
-            )));
+            ))),
         }
-    })
+    }
+}
+
+impl Serialize for Answer {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            WorkspaceReply::Boards(boards) => boards.serialize(serializer),
+            WorkspaceReply::Board(board) => board.serialize(serializer),
+            WorkspaceReply::Meetings(views) => MeetingsJson(views).serialize(serializer),
+            WorkspaceReply::Meeting(view) => MeetingJson(view).serialize(serializer),
+            WorkspaceReply::Actions(actions) => actions.serialize(serializer),
+            WorkspaceReply::Action(action) => action.serialize(serializer),
+            WorkspaceReply::Pack(documents) => documents.serialize(serializer),
+            WorkspaceReply::Document(document) => document.serialize(serializer),
+            // `Answer::new` lets no other reply in.
+            _ => Err(S::Error::custom("not a JSON answer")),
+        }
+    }
 }
 
 pub(crate) async fn answer(
@@ -87,8 +110,8 @@ pub(crate) async fn answer(
     target: Target,
     ctx: RequestCtx,
     request: WorkspaceRequest,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(reply_json(run(state, target, ctx, request).await?)?))
+) -> Result<Json<Answer>, ApiError> {
+    Ok(Json(Answer::new(run(state, target, ctx, request).await?)?))
 }
 
 /// Meeting reads, written straight from the tenant's answer to the response body.
@@ -112,7 +135,7 @@ pub(crate) async fn created(
     target: Target,
     ctx: RequestCtx,
     request: WorkspaceRequest,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Answer>), ApiError> {
     Ok((
         StatusCode::CREATED,
         answer(state, target, ctx, request).await?,
@@ -157,7 +180,7 @@ pub async fn list_boards(
     State(state): State<AppState>,
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     answer(&state, t, ctx, WorkspaceRequest::ListBoards).await
 }
 
@@ -166,7 +189,7 @@ pub async fn create_board(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     ApiJson(body): ApiJson<BoardBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Answer>), ApiError> {
     created(
         &state,
         t,
@@ -186,7 +209,7 @@ pub async fn update_board(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<BoardPatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let id = record_id(&id, "b", "board")?;
     answer(
         &state,
@@ -207,7 +230,7 @@ pub async fn set_board_member(
     Caller(ctx): Caller,
     Path((id, member)): Path<(String, String)>,
     ApiJson(body): ApiJson<PositionBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let request = WorkspaceRequest::SetBoardMember {
         board: record_id(&id, "b", "board")?,
         member: member_id(&member)?,
@@ -221,7 +244,7 @@ pub async fn remove_board_member(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     Path((id, member)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let request = WorkspaceRequest::RemoveBoardMember {
         board: record_id(&id, "b", "board")?,
         member: member_id(&member)?,
@@ -288,7 +311,7 @@ pub async fn create_meeting(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     ApiJson(body): ApiJson<MeetingBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Answer>), ApiError> {
     created(&state, t, ctx, WorkspaceRequest::CreateMeeting(body.into())).await
 }
 
@@ -345,7 +368,7 @@ pub async fn update_meeting(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MeetingBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let id = record_id(&id, "g", "meeting")?;
     answer(
         &state,
@@ -364,7 +387,7 @@ pub async fn cancel_meeting(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let id = record_id(&id, "g", "meeting")?;
     answer(&state, t, ctx, WorkspaceRequest::CancelMeeting { id }).await
 }
@@ -403,7 +426,7 @@ pub async fn add_agenda_item(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AgendaBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Answer>), ApiError> {
     let meeting = record_id(&id, "g", "meeting")?;
     created(
         &state,
@@ -423,7 +446,7 @@ pub async fn update_agenda_item(
     Caller(ctx): Caller,
     Path((id, item)): Path<(String, String)>,
     ApiJson(body): ApiJson<AgendaBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let request = WorkspaceRequest::UpdateAgendaItem {
         meeting: record_id(&id, "g", "meeting")?,
         item: record_id(&item, "a", "agenda item")?,
@@ -437,7 +460,7 @@ pub async fn delete_agenda_item(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     Path((id, item)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let request = WorkspaceRequest::DeleteAgendaItem {
         meeting: record_id(&id, "g", "meeting")?,
         item: record_id(&item, "a", "agenda item")?,
@@ -457,7 +480,7 @@ pub async fn reorder_agenda(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReorderBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let meeting = record_id(&id, "g", "meeting")?;
     answer(
         &state,
@@ -484,7 +507,7 @@ pub async fn rsvp(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RsvpBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let meeting = record_id(&id, "g", "meeting")?;
     answer(
         &state,
@@ -512,7 +535,7 @@ pub async fn roll_call(
     Caller(ctx): Caller,
     Path((id, member)): Path<(String, String)>,
     ApiJson(body): ApiJson<AttendanceBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let request = WorkspaceRequest::RollCall {
         meeting: record_id(&id, "g", "meeting")?,
         member: member_id(&member)?,
@@ -537,7 +560,7 @@ pub async fn create_action(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ActionBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Answer>), ApiError> {
     let request = WorkspaceRequest::CreateAction {
         meeting: record_id(&id, "g", "meeting")?,
         title: body.title,
@@ -560,7 +583,7 @@ pub async fn update_action(
     Caller(ctx): Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ActionPatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let id = record_id(&id, "t", "action item")?;
     answer(
         &state,
@@ -585,7 +608,7 @@ pub async fn list_actions(
     TenantHost(t): TenantHost,
     Caller(ctx): Caller,
     ApiQuery(params): ApiQuery<ActionParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Answer>, ApiError> {
     let owner = match params.owner.as_deref() {
         None => None,
         Some("me") => {

@@ -49,37 +49,53 @@ impl EdgeLimiter {
     }
 }
 
-/// Applies the limit to sign-in routes only.
+/// Whether a route asks for sign-in codes or spends them (sign-out does neither).
+pub fn is_sign_in(path: &str) -> bool {
+    path.starts_with("/api/auth/") && path != "/api/auth/logout" || path.starts_with("/auth/magic/")
+}
+
+/// The limit itself, layered onto the sign-in routes only (`is_sign_in`), so that no other
+/// request pays for it.
 pub async fn limit_sign_in(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
-    let sign_in = path.starts_with("/api/auth/") && path != "/api/auth/logout"
-        || path.starts_with("/auth/magic/");
-    if sign_in {
-        let (mut parts, body) = request.into_parts();
-        let ip = match <ClientIp as axum::extract::FromRequestParts<AppState>>::from_request_parts(
-            &mut parts, &state,
+    let (mut parts, body) = request.into_parts();
+    let ip = match <ClientIp as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+        &mut parts, &state,
+    )
+    .await
+    {
+        Ok(ClientIp(ip)) => ip,
+        Err(err) => return err.into_response(),
+    };
+    if let Some(ip) = ip
+        && let Err(wait) = state.edge_limit.check(ip)
+    {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many sign-in requests from this address; try again later",
         )
-        .await
-        {
-            Ok(ClientIp(ip)) => ip,
-            Err(err) => return err.into_response(),
-        };
-        if let Some(ip) = ip
-            && let Err(wait) = state.edge_limit.check(ip)
-        {
-            return ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many sign-in requests from this address; try again later",
-            )
-            .retry_after(u32::try_from(wait).unwrap_or(u32::MAX))
-            .into_response();
-        }
-        return next.run(Request::from_parts(parts, body)).await;
+        .retry_after(u32::try_from(wait).unwrap_or(u32::MAX))
+        .into_response();
     }
-    next.run(request).await
+    next.run(Request::from_parts(parts, body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sign_in;
+
+    #[test]
+    fn only_routes_that_ask_for_or_spend_codes_are_limited() {
+        assert!(is_sign_in("/api/auth/otp/request"));
+        assert!(is_sign_in("/api/auth/otp/verify"));
+        assert!(is_sign_in("/api/auth/magic/request"));
+        assert!(is_sign_in("/auth/magic/{id}"));
+        assert!(!is_sign_in("/api/auth/logout"));
+        assert!(!is_sign_in("/api/members"));
+        assert!(!is_sign_in("/api/almajlis/sectors.json"));
+    }
 }

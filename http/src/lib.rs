@@ -76,13 +76,17 @@ pub fn router(state: AppState) -> Router {
     // Every route comes from the one table, so the OpenAPI document and the permission walk
     // cannot miss one.
     for (spec, handler) in route_table::all_routes() {
+        let handler = if edge_limit::is_sign_in(spec.path) {
+            handler.layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                edge_limit::limit_sign_in,
+            ))
+        } else {
+            handler
+        };
         router = router.route(spec.path, handler);
     }
     router
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            edge_limit::limit_sign_in,
-        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

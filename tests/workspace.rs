@@ -285,6 +285,28 @@ async fn a_board_meets_with_agenda_rsvps_roll_call_quorum_and_actions() {
         "{roll_call}"
     );
     assert!(roll_call["diff"].get("title").is_none(), "{roll_call}");
+    // So is one agenda item's change where it stands.
+    let recusal = lines
+        .iter()
+        .rev()
+        .find(|l| l["action"] == "agenda.update")
+        .expect("an agenda.update line");
+    let financials_id = &items["Financials"];
+    assert_eq!(
+        recusal["diff"]["agenda"]["to"]
+            .as_object()
+            .map(|m| m.keys().collect::<Vec<_>>()),
+        Some(vec![financials_id]),
+        "{recusal}"
+    );
+    assert_eq!(
+        recusal["diff"]["agenda"]["to"][financials_id]["recusals"],
+        json!([board.members["bilal"]])
+    );
+    assert_eq!(
+        recusal["diff"]["agenda"]["from"][financials_id]["recusals"],
+        json!([])
+    );
     assert_eq!(
         roll_call["diff"]["sequence"]["to"].as_u64(),
         roll_call["diff"]["sequence"]["from"]
@@ -292,7 +314,7 @@ async fn a_board_meets_with_agenda_rsvps_roll_call_quorum_and_actions() {
             .map(|s| s + 1)
     );
 
-    // After a kill the answers and marks are replayed from the journal.
+    // After a kill the answers, marks and agenda items are replayed from the journal.
     let before = sara.ok(Method::GET, &base, None).await;
     let mut server = server;
     let _temp = server.take_temp();
@@ -301,8 +323,18 @@ async fn a_board_meets_with_agenda_rsvps_roll_call_quorum_and_actions() {
     let sara = As::new(&server, "acme", "sara@acme.om").await;
     let after = sara.ok(Method::GET, &base, None).await;
     assert_eq!(
-        (&after["rsvps"], &after["attendance"], &after["sequence"]),
-        (&before["rsvps"], &before["attendance"], &before["sequence"])
+        (
+            &after["rsvps"],
+            &after["attendance"],
+            &after["agenda"],
+            &after["sequence"]
+        ),
+        (
+            &before["rsvps"],
+            &before["attendance"],
+            &before["agenda"],
+            &before["sequence"]
+        )
     );
 }
 

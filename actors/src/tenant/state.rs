@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::workspace::{ActionItem, Attendance, Board, Meeting, Rsvp, Workspace};
+use super::workspace::{ActionItem, AgendaItem, Attendance, Board, Meeting, Rsvp, Workspace};
 use crate::catalog::{Plan, RoleMatrix};
 use crate::domain::{Email, HostName, MemberId, Phone};
 
@@ -245,6 +245,12 @@ pub enum Op {
         member: MemberId,
         attendance: Attendance,
     },
+    /// One agenda item rewritten where it stands, its parent unchanged (the meeting's sequence
+    /// moves on). Only the item is journaled: a note does not rewrite a long agenda.
+    AgendaItemSet {
+        meeting: String,
+        item: AgendaItem,
+    },
     ActionSaved {
         action: ActionItem,
     },
@@ -269,9 +275,10 @@ impl Op {
                 Some(Collection::Keys)
             }
             Op::BoardSaved { .. } => Some(Collection::Boards),
-            Op::MeetingSaved { .. } | Op::RsvpSet { .. } | Op::AttendanceSet { .. } => {
-                Some(Collection::Meetings)
-            }
+            Op::MeetingSaved { .. }
+            | Op::RsvpSet { .. }
+            | Op::AttendanceSet { .. }
+            | Op::AgendaItemSet { .. } => Some(Collection::Meetings),
             Op::ActionSaved { .. } => Some(Collection::Actions),
             Op::CalendarRotated { .. } => Some(Collection::Calendar),
         }
@@ -443,6 +450,11 @@ impl TenantState {
                 attendance,
             } => self.change_meeting(meeting, |m| {
                 m.attendance.insert(*member, attendance.clone());
+            }),
+            Op::AgendaItemSet { meeting, item } => self.change_meeting(meeting, |m| {
+                if let Some(slot) = m.agenda.iter_mut().find(|i| i.id == item.id) {
+                    *slot = item.clone();
+                }
             }),
             Op::ActionSaved { action } => {
                 self.workspace
@@ -656,5 +668,54 @@ mod tests {
             },
         );
         assert_eq!(state.workspace.meetings.len(), 1);
+    }
+
+    #[test]
+    fn an_agenda_item_is_journaled_alone_and_replays_in_its_place() {
+        let mut state = test_state();
+        let item = |id: &str, notes: &str| -> AgendaItem {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "parent": null, "title": format!("Item {id}"), "presenter": null,
+                "duration_min": 10, "notes": notes, "recusals": []
+            }))
+            .expect("an item")
+        };
+        let mut meeting: Meeting = serde_json::from_value(serde_json::json!({
+            "id": "g_1", "board_id": "b_1", "title": "Annual meeting",
+            "starts_at": "2027-01-10T06:00:00Z", "ends_at": "2027-01-10T08:00:00Z",
+            "timezone": "Asia/Muscat", "location": null, "video_url": null,
+            "status": "scheduled", "sequence": 3, "agenda": [], "rsvps": {}, "attendance": {},
+            "created_at": "2026-11-23T00:00:00Z"
+        }))
+        .expect("a meeting");
+        meeting.agenda = (0..300)
+            .map(|n| item(&format!("a_{n}"), &"a long note ".repeat(20)))
+            .collect();
+        state.apply(
+            1,
+            &Op::MeetingSaved {
+                meeting: Box::new(meeting),
+            },
+        );
+        let op = Op::AgendaItemSet {
+            meeting: "g_1".into(),
+            item: item("a_150", "moved to next quarter"),
+        };
+        let line = serde_json::to_string(&op).expect("serialises");
+        assert!(
+            line.len() < 300,
+            "the journal line holds the item alone: {line}"
+        );
+        let replayed: Op = serde_json::from_str(&line).expect("parses");
+        state.apply(2, &replayed);
+        state.apply(2, &replayed);
+        let meeting = &state.workspace.meetings["g_1"];
+        assert_eq!(meeting.agenda.len(), 300);
+        assert_eq!(meeting.agenda[150], item("a_150", "moved to next quarter"));
+        assert_eq!(
+            meeting.agenda[149].notes.as_deref(),
+            Some(&*"a long note ".repeat(20))
+        );
+        assert_eq!(meeting.sequence, 4, "the item moves the sequence on once");
     }
 }

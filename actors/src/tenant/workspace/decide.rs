@@ -231,14 +231,20 @@ impl TenantState {
                     .position(|i| i.id == item)
                     .ok_or(not_found("agenda item"))?;
                 let current = meeting.agenda.remove(index);
-                let parent_changed = fields.parent.is_some();
-                let updated = self.apply_agenda_fields(&meeting, current, fields, false)?;
-                if parent_changed {
+                if fields.parent.is_some() {
+                    // A new parent moves the item: the agenda's order changes with it.
+                    let updated = self.apply_agenda_fields(&meeting, current, fields, false)?;
                     insert_in_order(&mut meeting.agenda, updated);
-                } else {
-                    meeting.agenda.insert(index, updated);
+                    return Ok(self.save_meeting("agenda.update", Some(old), meeting));
                 }
-                Ok(self.save_meeting("agenda.update", Some(old), meeting))
+                let updated = self.apply_agenda_fields(&meeting, current, fields, false)?;
+                let diff = entry_diff("agenda", &item, old.agenda.get(index), &updated, old);
+                meeting.agenda.insert(index, updated.clone());
+                let op = Op::AgendaItemSet {
+                    meeting: old.id.clone(),
+                    item: updated,
+                };
+                Ok(self.save_meeting_entry("agenda.update", meeting, op, diff))
             }
             DeleteAgendaItem { meeting, item } => {
                 let old = self.editable_meeting(caller, &meeting)?;
@@ -319,7 +325,7 @@ impl TenantState {
                     note,
                     at: now,
                 };
-                let diff = entry_diff("rsvps", member, old.rsvps.get(member), &rsvp, old);
+                let diff = entry_diff("rsvps", member.as_str(), old.rsvps.get(member), &rsvp, old);
                 let mut updated = old.clone();
                 updated.rsvps.insert(*member, rsvp.clone());
                 let op = Op::RsvpSet {
@@ -327,7 +333,7 @@ impl TenantState {
                     member: *member,
                     rsvp,
                 };
-                Ok(self.save_member_entry("meeting.rsvp", updated, op, diff))
+                Ok(self.save_meeting_entry("meeting.rsvp", updated, op, diff))
             }
             RollCall {
                 meeting,
@@ -367,7 +373,7 @@ impl TenantState {
                 };
                 let diff = entry_diff(
                     "attendance",
-                    &member,
+                    member.as_str(),
                     old.attendance.get(&member),
                     &attendance,
                     old,
@@ -379,7 +385,7 @@ impl TenantState {
                     member,
                     attendance,
                 };
-                Ok(self.save_member_entry("meeting.roll_call", updated, op, diff))
+                Ok(self.save_meeting_entry("meeting.roll_call", updated, op, diff))
             }
             CreateAction {
                 meeting,

@@ -38,16 +38,17 @@ pub(super) fn check_url(url: &str) -> Result<(), TenantError> {
     }
 }
 
-/// The audit diff of one member's entry in one of a meeting's per-member maps (`field`), in the
-/// shape `field_diff` gives: only that entry, and the meeting's sequence moving on.
+/// The audit diff of one entry of a meeting (`field`: a member's answer or mark, keyed by the
+/// member; one agenda item, keyed by its id), in the shape `field_diff` gives: only that entry,
+/// and the meeting's sequence moving on.
 pub(super) fn entry_diff<T: serde::Serialize>(
     field: &str,
-    member: &MemberId,
+    key: &str,
     old: Option<&T>,
     new: &T,
     meeting: &Meeting,
 ) -> serde_json::Value {
-    let entry = |value: &T| serde_json::json!({ member.as_str(): value });
+    let entry = |value: &T| serde_json::json!({ key: value });
     serde_json::json!({
         field: {"from": old.map(entry), "to": entry(new)},
         "sequence": {"from": meeting.sequence, "to": meeting.sequence + 1},
@@ -173,9 +174,9 @@ impl TenantState {
         )
     }
 
-    /// Saves one member's entry of a meeting (`meeting` as it is with the entry), journaled as
-    /// `op` alone: its cost does not grow with the meeting.
-    pub(super) fn save_member_entry(
+    /// Saves one entry of a meeting (`meeting` as it is with the entry), journaled as `op`
+    /// alone: its cost does not grow with the meeting.
+    pub(super) fn save_meeting_entry(
         &self,
         action: &'static str,
         mut meeting: Meeting,

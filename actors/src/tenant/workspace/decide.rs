@@ -231,13 +231,13 @@ impl TenantState {
                     .position(|i| i.id == item)
                     .ok_or(not_found("agenda item"))?;
                 let current = meeting.agenda.remove(index);
-                if fields.parent.is_some() {
+                let parent_changed = fields.parent.is_some();
+                let updated = self.apply_agenda_fields(&meeting, current, fields, false)?;
+                if parent_changed {
                     // A new parent moves the item: the agenda's order changes with it.
-                    let updated = self.apply_agenda_fields(&meeting, current, fields, false)?;
                     insert_in_order(&mut meeting.agenda, updated);
                     return Ok(self.save_meeting("agenda.update", Some(old), meeting));
                 }
-                let updated = self.apply_agenda_fields(&meeting, current, fields, false)?;
                 let diff = entry_diff("agenda", &item, old.agenda.get(index), &updated, old);
                 meeting.agenda.insert(index, updated.clone());
                 let op = Op::AgendaItemSet {

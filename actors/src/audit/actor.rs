@@ -160,11 +160,11 @@ impl AuditState {
         let mut last_hash = self.last_hash.clone();
         for entry in batches.iter().flat_map(|batch| batch.iter()) {
             // Resent entries (after a restart of this child) are already in the trail.
-            if entry.seq <= last_seq {
+            if entry.seq() <= last_seq {
                 continue;
             }
             last_hash = write_line(entry, &last_hash, &mut bytes);
-            last_seq = entry.seq;
+            last_seq = entry.seq();
         }
         if bytes.is_empty() {
             return Ok(());
@@ -274,20 +274,20 @@ fn open_trail(path: &std::path::Path) -> Result<(File, u64, String), StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::AuditEntry;
+    use crate::audit::{AuditEntry, AuditFacts};
     use crate::domain::Principal;
 
     fn entry(seq: u64) -> AuditEntry {
-        AuditEntry {
+        AuditEntry::new(&AuditFacts {
             seq,
-            at: jiff::Timestamp::UNIX_EPOCH,
-            actor: Principal::System,
-            ip: None,
-            action: "test".into(),
-            module: "audit".into(),
-            target: "t".into(),
-            diff: serde_json::Value::Null,
-        }
+            at: &jiff::Timestamp::UNIX_EPOCH,
+            actor: &Principal::System,
+            ip: &None,
+            action: "test",
+            module: "audit",
+            target: "t",
+            diff: &serde_json::Value::Null,
+        })
     }
 
     fn state_for(path: &std::path::Path) -> (File, u64, String) {
@@ -300,8 +300,8 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let (file, seq, hash) = state_for(&path);
         assert_eq!((seq, hash.as_str()), (0, GENESIS_HASH));
-        let mut line1 = AuditLine::chain(entry(1), GENESIS_HASH);
-        let line2 = AuditLine::chain(entry(2), &line1.hash);
+        let mut line1 = AuditLine::chain(&entry(1), GENESIS_HASH);
+        let line2 = AuditLine::chain(&entry(2), &line1.hash);
         let mut text = serde_json::to_string(&line1).expect("json") + "\n";
         text += &(serde_json::to_string(&line2).expect("json") + "\n");
         text += "{\"seq\":3,";

@@ -14,18 +14,58 @@ use crate::domain::Principal;
 /// The `prev_hash` of the first line.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// What happened, before it is chained: who, what, when, where, and the changed fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
+/// The facts of one audit line: who, what, when, where, and the changed fields. Their JSON, in
+/// this order, opens the line; the journal record of the same change opens with the same bytes.
+#[derive(Debug, Serialize)]
+pub struct AuditFacts<'a> {
     pub seq: u64,
-    pub at: Timestamp,
-    pub actor: Principal,
-    pub ip: Option<String>,
-    pub action: String,
-    pub module: String,
-    pub target: String,
+    pub at: &'a Timestamp,
+    pub actor: &'a Principal,
+    pub ip: &'a Option<String>,
+    pub action: &'a str,
+    pub module: &'a str,
+    pub target: &'a str,
     /// `{"field": {"from": old, "to": new}}` for each changed field only.
-    pub diff: serde_json::Value,
+    pub diff: &'a serde_json::Value,
+}
+
+impl AuditFacts<'_> {
+    /// Appends `{"seq":…,…,"diff":…` to `out`: the facts' JSON without its closing brace.
+    pub fn write_head(&self, out: &mut Vec<u8>) {
+        // Serialising plain data with string keys into memory cannot fail.
+        let _ = serde_json::to_writer(&mut *out, self);
+        if out.last() == Some(&b'}') {
+            out.pop();
+        }
+    }
+}
+
+/// What happened, before it is chained: its seq and the head of its line (`AuditFacts::
+/// write_head`), written once, where the change is journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    seq: u64,
+    head: Box<[u8]>,
+}
+
+impl AuditEntry {
+    pub fn new(facts: &AuditFacts<'_>) -> Self {
+        let mut head = Vec::new();
+        facts.write_head(&mut head);
+        Self::from_head(facts.seq, &head)
+    }
+
+    /// The entry whose line opens with `head`, which `AuditFacts::write_head` wrote for `seq`.
+    pub(crate) fn from_head(seq: u64, head: &[u8]) -> Self {
+        Self {
+            seq,
+            head: head.into(),
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 /// Entries handed to the audit child together, shared with the tenant until they are written.
@@ -47,42 +87,22 @@ pub struct AuditLine {
     pub hash: String,
 }
 
-/// The hashed part of a line: every field but `hash`, in a fixed order.
-#[derive(Serialize)]
-struct Hashed<'a> {
-    seq: u64,
-    at: &'a Timestamp,
-    actor: &'a Principal,
-    ip: &'a Option<String>,
-    action: &'a str,
-    module: &'a str,
-    target: &'a str,
-    diff: &'a serde_json::Value,
-    prev_hash: &'a str,
+/// Closes a line's head with `prev_hash`: the bytes a line's hash covers.
+fn close_hashed(out: &mut Vec<u8>, prev_hash: &str) {
+    out.extend_from_slice(b",\"prev_hash\":");
+    // Serialising a string into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, prev_hash);
+    out.push(b'}');
 }
 
 /// Appends `entry`'s line, chained to `prev_hash`, to `out` (JSON and a newline) and answers its
-/// hash. The hashed bytes are the line itself up to `hash`, so the entry is serialised once; the
-/// line reads back as the `AuditLine` that `AuditLine::chain` makes.
+/// hash. The hashed bytes are the line itself up to `hash`: the entry's head, then `prev_hash`.
 pub fn write_line(entry: &AuditEntry, prev_hash: &str, out: &mut Vec<u8>) -> String {
-    let hashed = Hashed {
-        seq: entry.seq,
-        at: &entry.at,
-        actor: &entry.actor,
-        ip: &entry.ip,
-        action: &entry.action,
-        module: &entry.module,
-        target: &entry.target,
-        diff: &entry.diff,
-        prev_hash,
-    };
     let start = out.len();
-    // Serialising plain data with string keys into memory cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &hashed);
+    out.extend_from_slice(&entry.head);
+    close_hashed(out, prev_hash);
     let hash = hex::encode(Sha256::digest(&out[start..]));
-    if out.last() == Some(&b'}') {
-        out.pop();
-    }
+    out.pop();
     out.extend_from_slice(b",\"hash\":\"");
     out.extend_from_slice(hash.as_bytes());
     out.extend_from_slice(b"\"}\n");
@@ -90,25 +110,11 @@ pub fn write_line(entry: &AuditEntry, prev_hash: &str, out: &mut Vec<u8>) -> Str
 }
 
 impl AuditLine {
-    pub fn chain(entry: AuditEntry, prev_hash: &str) -> Self {
-        let mut line = AuditLine {
-            seq: entry.seq,
-            at: entry.at,
-            actor: entry.actor,
-            ip: entry.ip,
-            action: entry.action,
-            module: entry.module,
-            target: entry.target,
-            diff: entry.diff,
-            prev_hash: prev_hash.to_owned(),
-            hash: String::new(),
-        };
-        line.hash = line.compute_hash();
-        line
-    }
-
+    /// What this line's hash must be: the hash of its facts and `prev_hash`, written as
+    /// `write_line` writes them.
     pub fn compute_hash(&self) -> String {
-        let hashed = Hashed {
+        let mut bytes = Vec::new();
+        AuditFacts {
             seq: self.seq,
             at: &self.at,
             actor: &self.actor,
@@ -117,11 +123,18 @@ impl AuditLine {
             module: &self.module,
             target: &self.target,
             diff: &self.diff,
-            prev_hash: &self.prev_hash,
-        };
-        // Serialising plain data with string keys cannot fail.
-        let bytes = serde_json::to_vec(&hashed).unwrap_or_default();
+        }
+        .write_head(&mut bytes);
+        close_hashed(&mut bytes, &self.prev_hash);
         hex::encode(Sha256::digest(bytes))
+    }
+
+    /// The line `write_line` writes for `entry`, read back.
+    #[cfg(test)]
+    pub fn chain(entry: &AuditEntry, prev_hash: &str) -> Self {
+        let mut out = Vec::new();
+        write_line(entry, prev_hash, &mut out);
+        serde_json::from_slice(&out).unwrap_or_else(|e| panic!("a written line parses: {e}"))
     }
 }
 
@@ -186,20 +199,27 @@ mod tests {
 
     #[test]
     fn a_written_line_is_the_chained_line_byte_for_byte() {
-        let entry = AuditEntry {
+        let at = Timestamp::from_second(1_800_000_000).expect("time");
+        let diff = serde_json::json!({"name": {"from": null, "to": "Ann \"A\" <a@b>"}});
+        let entry = AuditEntry::new(&AuditFacts {
             seq: 7,
-            at: Timestamp::from_second(1_800_000_000).expect("time"),
-            actor: crate::domain::Principal::System,
-            ip: Some("192.0.2.1".into()),
-            action: "member.create".into(),
-            module: "members".into(),
-            target: "m_1".into(),
-            diff: serde_json::json!({"name": {"from": null, "to": "Ann \"A\" <a@b>"}}),
-        };
+            at: &at,
+            actor: &crate::domain::Principal::System,
+            ip: &Some("192.0.2.1".into()),
+            action: "member.create",
+            module: "members",
+            target: "m_1",
+            diff: &diff,
+        });
         let mut out = b"earlier\n".to_vec();
         let hash = write_line(&entry, GENESIS_HASH, &mut out);
-        let line = AuditLine::chain(entry, GENESIS_HASH);
+        let line = AuditLine::chain(&entry, GENESIS_HASH);
         assert_eq!(hash, line.hash);
+        assert_eq!(line.compute_hash(), hash, "the line verifies");
+        assert_eq!(
+            (line.seq, &line.diff, &line.prev_hash),
+            (7, &diff, &GENESIS_HASH.to_owned())
+        );
         let mut expected = b"earlier\n".to_vec();
         serde_json::to_writer(&mut expected, &line).expect("json");
         expected.push(b'\n');
@@ -211,23 +231,23 @@ mod tests {
     use std::io::Write;
 
     fn entry(seq: u64) -> AuditEntry {
-        AuditEntry {
+        AuditEntry::new(&AuditFacts {
             seq,
-            at: Timestamp::from_second(1_800_000_000 + seq as i64).expect("time"),
-            actor: Principal::Operator,
-            ip: Some("127.0.0.1".into()),
-            action: "member.create".into(),
-            module: "members".into(),
-            target: format!("m_{seq:020}"),
-            diff: serde_json::json!({"name": {"from": null, "to": "Ann"}}),
-        }
+            at: &Timestamp::from_second(1_800_000_000 + seq as i64).expect("time"),
+            actor: &Principal::Operator,
+            ip: &Some("127.0.0.1".into()),
+            action: "member.create",
+            module: "members",
+            target: &format!("m_{seq:020}"),
+            diff: &serde_json::json!({"name": {"from": null, "to": "Ann"}}),
+        })
     }
 
     fn write_chain(path: &Path, count: u64) -> Vec<String> {
         let mut prev = GENESIS_HASH.to_owned();
         let mut lines = Vec::new();
         for seq in 1..=count {
-            let line = AuditLine::chain(entry(seq), &prev);
+            let line = AuditLine::chain(&entry(seq), &prev);
             prev = line.hash.clone();
             lines.push(serde_json::to_string(&line).expect("json"));
         }

@@ -7,6 +7,6 @@ mod page;
 
 pub use actor::{AuditActor, AuditArgs, AuditMsg, audited_seq};
 pub use chain::{
-    AuditBatch, AuditEntry, AuditLine, ChainError, GENESIS_HASH, VerifyReport, verify_file,
-    write_line,
+    AuditBatch, AuditEntry, AuditFacts, AuditLine, ChainError, GENESIS_HASH, VerifyReport,
+    verify_file, write_line,
 };

@@ -139,23 +139,23 @@ fn line_from(file: &mut File, from: u64, limit: u64) -> std::io::Result<Option<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{AuditEntry, chain::write_line};
+    use crate::audit::{AuditEntry, AuditFacts, chain::write_line};
     use crate::domain::Principal;
 
     fn trail(dir: &Path, count: u64) -> std::path::PathBuf {
         let mut bytes = Vec::new();
         let mut hash = crate::audit::GENESIS_HASH.to_owned();
         for seq in 1..=count {
-            let entry = AuditEntry {
+            let entry = AuditEntry::new(&AuditFacts {
                 seq,
-                at: Timestamp::from_second(seq as i64).expect("time"),
-                actor: Principal::System,
-                ip: None,
-                action: "test".into(),
-                module: if seq % 3 == 0 { "members" } else { "meetings" }.into(),
-                target: format!("t{seq}"),
-                diff: serde_json::json!({ "padding": "x".repeat((seq % 50) as usize) }),
-            };
+                at: &Timestamp::from_second(seq as i64).expect("time"),
+                actor: &Principal::System,
+                ip: &None,
+                action: "test",
+                module: if seq % 3 == 0 { "members" } else { "meetings" },
+                target: &format!("t{seq}"),
+                diff: &serde_json::json!({ "padding": "x".repeat((seq % 50) as usize) }),
+            });
             hash = write_line(&entry, &hash, &mut bytes);
         }
         let path = dir.join("audit.jsonl");

@@ -215,11 +215,30 @@ impl Journal {
 
     /// Adds a record to the next flush. Nothing is on disk until `flush` returns.
     pub fn stage<R: Serialize>(&mut self, record: &R) -> Result<(), StoreError> {
-        serde_json::to_writer(&mut self.staged, record)
-            .map_err(|e| StoreError::io("serialising a journal record", io::Error::other(e)))?;
-        self.staged.push(b'\n');
-        self.staged_records += 1;
-        Ok(())
+        self.stage_with(|out| serde_json::to_writer(out, record))
+    }
+
+    /// Stages one line that `write` appends to the buffer (its newline is added here); nothing
+    /// is staged when it fails.
+    pub fn stage_with<T>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<T, serde_json::Error>,
+    ) -> Result<T, StoreError> {
+        let start = self.staged.len();
+        match write(&mut self.staged) {
+            Ok(written) => {
+                self.staged.push(b'\n');
+                self.staged_records += 1;
+                Ok(written)
+            }
+            Err(e) => {
+                self.staged.truncate(start);
+                Err(StoreError::io(
+                    "serialising a journal record",
+                    io::Error::other(e),
+                ))
+            }
+        }
     }
 
     pub fn has_staged(&self) -> bool {

@@ -562,5 +562,5 @@ impl TenantActorState {
 
 /// The highest seq in a batch (batches are in seq order).
 fn last_seq_of(batch: &AuditBatch) -> u64 {
-    batch.last().map_or(0, |e| e.seq)
+    batch.last().map_or(0, AuditEntry::seq)
 }

@@ -58,10 +58,10 @@ impl TenantActorState {
         };
         let seq = live.state.last_seq + 1;
         let record = change.into_record(seq, self.shared.clock.now(), actor, ip);
-        live.journal.stage(&record)?;
+        let audit = live.journal.stage_with(|out| record.write_line(out))?;
         live.state.apply(seq, &record.op);
         let pending = &mut live.pending;
-        pending.staged_audit.push(record.into_audit_entry());
+        pending.staged_audit.push(audit);
         if let Some(reply) = reply {
             pending.waiting.push((reply, answer));
         }

@@ -1,0 +1,144 @@
+//! Tests of the tenant's state: replay over snapshots, and the ops journaled alone.
+
+use super::*;
+
+#[test]
+fn replay_skips_what_a_collection_already_holds() {
+    let mut state = test_state();
+    state.seqs = [5, 0, 0, 3, 0, 0, 0, 0, 0, 0];
+    state.apply(
+        4,
+        &Op::SetStatus {
+            status: TenantStatus::Disabled,
+        },
+    );
+    assert!(state.is_enabled(), "tenant.json already includes seq 4");
+    state.apply(
+        6,
+        &Op::SetStatus {
+            status: TenantStatus::Disabled,
+        },
+    );
+    assert!(!state.is_enabled());
+    assert!(state.is_dirty(Collection::Tenant));
+    assert!(!state.is_dirty(Collection::Members));
+    assert_eq!(state.last_seq, 6);
+}
+
+#[test]
+fn an_answer_is_journaled_alone_and_replays_onto_its_meeting() {
+    use crate::tenant::workspace::{Presence, RsvpResponse};
+    let mut state = test_state();
+    let rsvp = |note: &str| Rsvp {
+        response: RsvpResponse::Yes,
+        note: Some(note.into()),
+        at: Timestamp::UNIX_EPOCH,
+    };
+    let mut meeting: Meeting = serde_json::from_value(serde_json::json!({
+        "id": "g_1", "board_id": "b_1", "title": "General assembly",
+        "starts_at": "2027-01-10T06:00:00Z", "ends_at": "2027-01-10T08:00:00Z",
+        "timezone": "Asia/Muscat", "location": null, "video_url": null,
+        "status": "scheduled", "sequence": 7, "agenda": [], "rsvps": {}, "attendance": {},
+        "created_at": "2026-11-23T00:00:00Z"
+    }))
+    .expect("a meeting");
+    for _ in 0..500 {
+        meeting
+            .rsvps
+            .insert(MemberId::generate(), rsvp("an earlier answer"));
+    }
+    state.apply(
+        1,
+        &Op::MeetingSaved {
+            meeting: Box::new(meeting),
+        },
+    );
+    let member = MemberId::generate();
+    let op = Op::RsvpSet {
+        meeting: "g_1".into(),
+        member,
+        rsvp: rsvp("coming"),
+    };
+    let line = serde_json::to_string(&op).expect("serialises");
+    assert!(
+        line.len() < 300,
+        "the journal line holds the answer alone: {line}"
+    );
+    let replayed: Op = serde_json::from_str(&line).expect("parses");
+    state.apply(2, &replayed);
+    let mark = Op::AttendanceSet {
+        meeting: "g_1".into(),
+        member,
+        attendance: Attendance {
+            status: Presence::Present,
+            proxy_holder: None,
+        },
+    };
+    state.apply(3, &mark);
+    // Replay over a snapshot that already holds them changes nothing.
+    state.apply(2, &replayed);
+    let meeting = &state.workspace.meetings["g_1"];
+    assert_eq!(meeting.rsvps.len(), 501);
+    assert_eq!(meeting.rsvps[&member], rsvp("coming"));
+    assert_eq!(meeting.attendance[&member].status, Presence::Present);
+    assert_eq!(meeting.sequence, 9, "each entry moves the sequence on once");
+    // An answer to a meeting that is gone changes nothing.
+    state.apply(
+        4,
+        &Op::RsvpSet {
+            meeting: "g_2".into(),
+            member,
+            rsvp: rsvp("lost"),
+        },
+    );
+    assert_eq!(state.workspace.meetings.len(), 1);
+}
+
+#[test]
+fn an_agenda_item_is_journaled_alone_and_replays_in_its_place() {
+    let mut state = test_state();
+    let item = |id: &str, notes: &str| -> AgendaItem {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "parent": null, "title": format!("Item {id}"), "presenter": null,
+            "duration_min": 10, "notes": notes, "recusals": []
+        }))
+        .expect("an item")
+    };
+    let mut meeting: Meeting = serde_json::from_value(serde_json::json!({
+        "id": "g_1", "board_id": "b_1", "title": "Annual meeting",
+        "starts_at": "2027-01-10T06:00:00Z", "ends_at": "2027-01-10T08:00:00Z",
+        "timezone": "Asia/Muscat", "location": null, "video_url": null,
+        "status": "scheduled", "sequence": 3, "agenda": [], "rsvps": {}, "attendance": {},
+        "created_at": "2026-11-23T00:00:00Z"
+    }))
+    .expect("a meeting");
+    meeting.agenda = (0..300)
+        .map(|n| item(&format!("a_{n}"), &"a long note ".repeat(20)))
+        .collect();
+    state.apply(
+        1,
+        &Op::MeetingSaved {
+            meeting: Box::new(meeting),
+        },
+    );
+    let op = Op::AgendaItemSet {
+        meeting: "g_1".into(),
+        item: item("a_150", "moved to next quarter"),
+    };
+    let line = serde_json::to_string(&op).expect("serialises");
+    assert!(
+        line.len() < 300,
+        "the journal line holds the item alone: {line}"
+    );
+    let replayed: Op = serde_json::from_str(&line).expect("parses");
+    state.apply(2, &replayed);
+    state.apply(2, &replayed);
+    let meeting = &state.workspace.meetings["g_1"];
+    assert_eq!(meeting.agenda.len(), 300);
+    assert_eq!(meeting.agenda[150], item("a_150", "moved to next quarter"));
+    assert_eq!(
+        meeting.agenda[149].notes.as_deref(),
+        Some(&*"a long note ".repeat(20))
+    );
+    assert_eq!(meeting.sequence, 4, "the item moves the sequence on once");
+}

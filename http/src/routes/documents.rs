@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::workspace::{Answer, answer, record_id};
+use super::answer::Answer;
+use super::workspace::{answer, record_id};
 use crate::AppState;
 use crate::dispatch::{call_manager_within, flatten};
 use crate::error::ApiError;

@@ -1,6 +1,7 @@
 //! The routes, grouped by who may call them.
 
 pub mod admin;
+mod answer;
 pub mod auth;
 pub mod documents;
 mod meeting_json;

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use majlis_actors::tenant::{Reply, Request, RsvpResponse, WorkspaceReply, WorkspaceRequest};
 use serde::Deserialize;
 
-use super::workspace::{Answer, answer, created, record_id, run};
+use super::answer::Answer;
+use super::workspace::{answer, created, record_id, run};
 use crate::AppState;
 use crate::csv_export::table;
 use crate::dispatch::{ask, unexpected};

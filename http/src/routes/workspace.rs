@@ -13,14 +13,14 @@ use majlis_actors::tenant::{
     AgendaFields, BoardKind, MeetingFields, MeetingFilter, MeetingStatus, Position, Presence,
     Quorum, Reply, Request, RequestCtx, RsvpResponse, WorkspaceReply, WorkspaceRequest,
 };
-use serde::ser::{Error as _, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::dispatch::{ask, unexpected};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Caller, TenantHost};
+use crate::routes::answer::Answer;
 use crate::routes::meeting_json::{MeetingJson, MeetingsJson};
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
@@ -62,46 +62,6 @@ pub(crate) async fn run(
     match ask(state, target, ctx, Request::Workspace(request)).await? {
         Reply::Workspace(reply) => Ok(reply),
         other => Err(unexpected(&other)),
-    }
-}
-
-/// A workspace answer, written straight to the response body: no `Value` is built on the way.
-#[derive(Debug)]
-pub(crate) struct Answer(WorkspaceReply);
-
-impl Answer {
-    /// Only the replies that are JSON documents make an answer.
-    fn new(reply: WorkspaceReply) -> Result<Self, ApiError> {
-        match reply {
-            WorkspaceReply::Boards(_)
-            | WorkspaceReply::Board(_)
-            | WorkspaceReply::Meetings(_)
-            | WorkspaceReply::Meeting(_)
-            | WorkspaceReply::Actions(_)
-            | WorkspaceReply::Action(_)
-            | WorkspaceReply::Pack(_)
-            | WorkspaceReply::Document(_) => Ok(Self(reply)),
-            other => Err(ApiError::internal(&format!(
-                "unexpected workspace reply {other:?}"
-            ))),
-        }
-    }
-}
-
-impl Serialize for Answer {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.0 {
-            WorkspaceReply::Boards(boards) => boards.serialize(serializer),
-            WorkspaceReply::Board(board) => board.serialize(serializer),
-            WorkspaceReply::Meetings(views) => MeetingsJson(views).serialize(serializer),
-            WorkspaceReply::Meeting(view) => MeetingJson(view).serialize(serializer),
-            WorkspaceReply::Actions(actions) => actions.serialize(serializer),
-            WorkspaceReply::Action(action) => action.serialize(serializer),
-            WorkspaceReply::Pack(documents) => documents.serialize(serializer),
-            WorkspaceReply::Document(document) => document.serialize(serializer),
-            // `Answer::new` lets no other reply in.
-            _ => Err(S::Error::custom("not a JSON answer")),
-        }
     }
 }
 

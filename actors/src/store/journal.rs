@@ -2,14 +2,16 @@
 //! (group commit), replayed on activation, and truncated once a snapshot holds its records.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
+use super::outbox::{self, Notify, Outbox, Waiter};
 
 /// From this many lines on, recovery parses on a second thread while it applies.
 const PARSE_APART_FROM: usize = 4096;
@@ -44,47 +46,24 @@ pub trait Sequenced {
     fn seq(&self) -> u64;
 }
 
-#[derive(Debug)]
+/// The journal of one tenant: recovered on activation, appended through its outbox by a writer
+/// on a blocking thread (`outbox`), truncated once a snapshot holds its records.
 pub struct Journal {
     file: File,
     path: PathBuf,
-    /// Complete records in the file (flushed).
-    records: u64,
-    /// Serialized records waiting for the next flush.
-    staged: Vec<u8>,
-    staged_records: u64,
-    #[cfg(feature = "fault-injection")]
-    pub fail_next_flush: bool,
+    outbox: Arc<Mutex<Outbox>>,
+    /// The writer started last; it may have stopped already.
+    writer: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
+    /// Told after every batch the writer makes durable.
+    notify: Option<Notify>,
 }
 
-/// Staged records on their way to the disk.
-#[derive(Debug)]
-pub struct Batch {
-    file: File,
-    path: PathBuf,
-    bytes: Vec<u8>,
-    records: u64,
-    #[cfg(feature = "fault-injection")]
-    fail: bool,
-}
-
-impl Batch {
-    /// One write and one fdatasync; answers how many records are now durable. On error the
-    /// journal must not be used again (a failed fsync is never retried).
-    pub fn write(mut self) -> Result<u64, StoreError> {
-        let context = || format!("journal {}", self.path.display());
-        #[cfg(feature = "fault-injection")]
-        if self.fail {
-            return Err(StoreError::io(
-                context(),
-                io::Error::other("injected fsync failure"),
-            ));
-        }
-        self.file
-            .write_all(&self.bytes)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| StoreError::io(context(), e))?;
-        Ok(self.records)
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("outbox", &self.outbox)
+            .finish()
     }
 }
 
@@ -204,100 +183,166 @@ impl Journal {
         let journal = Journal {
             file,
             path: path.to_owned(),
-            records: count,
-            staged: Vec::new(),
-            staged_records: 0,
-            #[cfg(feature = "fault-injection")]
-            fail_next_flush: false,
+            outbox: Arc::new(Mutex::new(Outbox::new(count))),
+            writer: None,
+            notify: None,
         };
         Ok((journal, torn_bytes))
     }
 
     /// Adds a record to the next flush. Nothing is on disk until `flush` returns.
-    pub fn stage<R: Serialize>(&mut self, record: &R) -> Result<(), StoreError> {
-        self.stage_with(|out| serde_json::to_writer(out, record))
+    pub fn stage<R: Serialize + Sequenced>(&mut self, record: &R) -> Result<(), StoreError> {
+        self.stage_with(record.seq(), None, |out| serde_json::to_writer(out, record))
     }
 
-    /// Stages one line that `write` appends to the buffer (its newline is added here); nothing
-    /// is staged when it fails.
+    /// Stages the line of record `seq` that `write` appends to the buffer (its newline is added
+    /// here), with `waiter` to be told once it is durable; nothing is staged when it fails, and
+    /// nothing is accepted once a write has failed (the waiter is told `false`).
     pub fn stage_with<T>(
         &mut self,
+        seq: u64,
+        waiter: Option<Waiter>,
         write: impl FnOnce(&mut Vec<u8>) -> Result<T, serde_json::Error>,
     ) -> Result<T, StoreError> {
-        let start = self.staged.len();
-        match write(&mut self.staged) {
-            Ok(written) => {
-                self.staged.push(b'\n');
-                self.staged_records += 1;
-                Ok(written)
+        outbox::lock(&self.outbox)?.stage_with(seq, waiter, write)
+    }
+
+    /// Who to tell after each batch the writer makes durable.
+    pub fn notify_with(&mut self, notify: Notify) {
+        self.notify = Some(notify);
+    }
+
+    /// Starts the writer on a blocking thread unless it runs already or nothing is staged. It
+    /// writes batch after batch, each with one fdatasync, until it finds nothing staged.
+    pub fn write_behind(&mut self) -> Result<(), StoreError> {
+        {
+            let mut held = outbox::lock(&self.outbox)?;
+            if held.writing || !held.has_staged() || held.failed.is_some() {
+                return Ok(());
             }
+            held.writing = true;
+        }
+        // Its own handle on the same open file keeps the journal's lock (see `recover_each`)
+        // until it is done, even if this journal's owner is gone.
+        let file = match self.file.try_clone() {
+            Ok(file) => file,
             Err(e) => {
-                self.staged.truncate(start);
-                Err(StoreError::io(
-                    "serialising a journal record",
-                    io::Error::other(e),
-                ))
+                outbox::lock(&self.outbox)?.writing = false;
+                return Err(StoreError::io(
+                    format!("journal {}", self.path.display()),
+                    e,
+                ));
             }
-        }
-    }
-
-    pub fn has_staged(&self) -> bool {
-        !self.staged.is_empty()
-    }
-
-    /// One write and one fdatasync for everything staged, here and now. On error the journal
-    /// must not be used again: the caller fails and recovery decides what reached the disk.
-    pub fn flush(&mut self) -> Result<(), StoreError> {
-        if let Some(batch) = self.take_batch()? {
-            let records = batch.write()?;
-            self.written(records);
-        }
+        };
+        let (path, outbox, notify) = (
+            self.path.clone(),
+            Arc::clone(&self.outbox),
+            self.notify.clone(),
+        );
+        self.writer = Some(tokio::task::spawn_blocking(move || {
+            outbox::write_behind(file, &path, &outbox, notify.as_ref())
+        }));
         Ok(())
     }
 
-    /// Everything staged, to be written away from the caller (`Batch::write`); `None` when
-    /// nothing is staged. The batch writes through its own handle on the same open file, which
-    /// keeps the journal's lock (see `recover_each`) until it is done.
-    pub fn take_batch(&mut self) -> Result<Option<Batch>, StoreError> {
-        if self.staged.is_empty() {
-            return Ok(None);
+    /// Holds `waiter` until everything staged or being written now is durable; tells it at once
+    /// when nothing is.
+    pub fn hold(&mut self, waiter: Waiter) {
+        let ready = match outbox::lock(&self.outbox) {
+            Ok(mut held) => held.hold(waiter),
+            Err(_) => return,
+        };
+        if let Some((waiter, durable)) = ready {
+            waiter(durable);
         }
-        let file = self
-            .file
-            .try_clone()
-            .map_err(|e| StoreError::io(format!("journal {}", self.path.display()), e))?;
-        Ok(Some(Batch {
-            file,
-            path: self.path.clone(),
-            bytes: std::mem::take(&mut self.staged),
-            records: std::mem::take(&mut self.staged_records),
-            #[cfg(feature = "fault-injection")]
-            fail: std::mem::take(&mut self.fail_next_flush),
-        }))
     }
 
-    /// A batch taken from this journal is on disk.
-    pub fn written(&mut self, records: u64) {
-        self.records += records;
+    /// Nothing staged and nothing being written.
+    pub fn is_settled(&self) -> bool {
+        outbox::lock(&self.outbox).is_ok_and(|held| held.is_settled())
     }
 
-    /// Empties the journal once a snapshot holds every record in it.
+    pub fn has_staged(&self) -> bool {
+        outbox::lock(&self.outbox).is_ok_and(|held| held.has_staged())
+    }
+
+    /// The highest seq made durable by this journal's writer (0 before its first batch).
+    pub fn durable_through(&self) -> u64 {
+        outbox::lock(&self.outbox).map_or(0, |held| held.durable_through)
+    }
+
+    /// Why the journal stopped writing, after a failed write or fdatasync.
+    pub fn failure(&self) -> Option<StoreError> {
+        match outbox::lock(&self.outbox) {
+            Ok(held) => held
+                .failed
+                .clone()
+                .map(|reason| StoreError::io("journal", io::Error::other(reason))),
+            Err(err) => Some(err),
+        }
+    }
+
+    /// Everything staged durable: waits for the writer to finish, then writes what is left.
+    pub async fn drain(&mut self) -> Result<(), StoreError> {
+        if let Some(writer) = self.writer.take() {
+            writer.await.map_err(|e| {
+                StoreError::io(
+                    format!("journal {}", self.path.display()),
+                    io::Error::other(e.to_string()),
+                )
+            })??;
+        }
+        super::blocking(|| self.flush())
+    }
+
+    /// One write and one fdatasync for everything staged, here and now, when no writer runs.
+    /// On error the journal must not be used again: the caller fails and recovery decides what
+    /// reached the disk.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some(err) = self.failure() {
+            return Err(err);
+        }
+        if outbox::lock(&self.outbox)?.writing {
+            return Err(StoreError::io(
+                format!("journal {}", self.path.display()),
+                io::Error::other("flushed while its writer runs"),
+            ));
+        }
+        outbox::write_staged(&mut self.file, &self.path, &self.outbox, false).map(|_| ())
+    }
+
+    /// Empties the journal once a snapshot holds every record in it (after `drain`).
     pub fn truncate(&mut self) -> Result<(), StoreError> {
+        let mut held = outbox::lock(&self.outbox)?;
+        if !held.is_settled() {
+            return Err(StoreError::io(
+                format!("journal {}", self.path.display()),
+                io::Error::other("truncated with records not yet durable"),
+            ));
+        }
         self.file
             .set_len(0)
             .and_then(|()| self.file.sync_all())
             .map_err(|e| StoreError::io(format!("journal {}", self.path.display()), e))?;
-        self.records = 0;
+        held.records = 0;
         Ok(())
     }
 
     /// Records on disk since the last snapshot.
     pub fn len(&self) -> u64 {
-        self.records
+        outbox::lock(&self.outbox).map_or(0, |held| held.records)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records == 0
+        self.len() == 0
+    }
+
+    /// The next write fails as a failed fdatasync would.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_next_flush(&mut self) {
+        if let Ok(mut held) = outbox::lock(&self.outbox) {
+            held.fail_next_flush = true;
+        }
     }
 }
 
@@ -347,16 +392,123 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let mut journal = Journal::recover::<Rec>(&path).expect("open").journal;
         journal.stage(&rec(1)).expect("stage");
-        let batch = journal.take_batch().expect("batch").expect("staged");
-        assert!(journal.take_batch().expect("empty").is_none());
+        // A writer holds its handle on the file but cannot take the batch yet.
+        let outbox = Arc::clone(&journal.outbox);
+        let held = outbox.lock().expect("outbox");
+        let writer = {
+            let (file, path, outbox) = (
+                journal.file.try_clone().expect("clone"),
+                path.clone(),
+                Arc::clone(&outbox),
+            );
+            std::thread::spawn(move || outbox::write_behind(file, &path, &outbox, None))
+        };
         // The journal's owner is gone (as after a panic) while its last batch is in flight.
         drop(journal);
         let reader = {
             let path = path.clone();
             std::thread::spawn(move || Journal::recover::<Rec>(&path).expect("recover").records)
         };
-        assert_eq!(batch.write().expect("write"), 1);
+        drop(held);
+        writer.join().expect("writer").expect("written");
         assert_eq!(reader.join().expect("reader"), vec![rec(1)]);
+    }
+
+    #[test]
+    fn the_writer_writes_batch_after_batch_and_tells_each_waiter_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let mut journal = Journal::recover::<Rec>(&path).expect("open").journal;
+            let batches = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let counted = Arc::clone(&batches);
+            journal.notify_with(Arc::new(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }));
+            let (told, answers) = std::sync::mpsc::channel();
+            for seq in 1..=50u64 {
+                let told = told.clone();
+                let waiter: Waiter = Box::new(move |durable| {
+                    let _ = told.send((seq, durable));
+                });
+                journal
+                    .stage_with(seq, Some(waiter), |out| {
+                        serde_json::to_writer(out, &rec(seq))
+                    })
+                    .expect("stage");
+                journal.write_behind().expect("writer");
+            }
+            // A reader after the last write waits for it, then is told too.
+            let (read_told, read_answer) = std::sync::mpsc::channel();
+            journal.hold(Box::new(move |durable| {
+                let _ = read_told.send(durable);
+            }));
+            journal.drain().await.expect("drain");
+            assert!(journal.is_settled());
+            assert_eq!(journal.len(), 50);
+            assert_eq!(journal.durable_through(), 50);
+            drop(told);
+            let answers: Vec<(u64, bool)> = answers.iter().collect();
+            assert_eq!(answers, (1..=50).map(|seq| (seq, true)).collect::<Vec<_>>());
+            assert_eq!(read_answer.recv().ok(), Some(true));
+            let written = batches.load(std::sync::atomic::Ordering::SeqCst);
+            assert!((1..=50).contains(&written), "{written} batches");
+            // With nothing pending, a reader is told at once.
+            let (now_told, now_answer) = std::sync::mpsc::channel();
+            journal.hold(Box::new(move |durable| {
+                let _ = now_told.send(durable);
+            }));
+            assert_eq!(now_answer.try_recv().ok(), Some(true));
+        });
+        drop(runtime);
+        let recovered = Journal::recover::<Rec>(&path).expect("recover");
+        assert_eq!(recovered.records, (1..=50).map(rec).collect::<Vec<_>>());
+    }
+
+    /// A failed fdatasync is never retried: everyone waiting is refused, and so is every later
+    /// record and reader, until the owner reloads from disk.
+    #[cfg(feature = "fault-injection")]
+    #[test]
+    fn a_failed_write_refuses_its_waiters_and_everything_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let mut journal = Journal::recover::<Rec>(&path).expect("open").journal;
+            let (told, answers) = std::sync::mpsc::channel();
+            let waiter = |told: std::sync::mpsc::Sender<bool>| -> Waiter {
+                Box::new(move |durable| {
+                    let _ = told.send(durable);
+                })
+            };
+            journal.fail_next_flush();
+            journal
+                .stage_with(1, Some(waiter(told.clone())), |out| {
+                    serde_json::to_writer(out, &rec(1))
+                })
+                .expect("stage");
+            journal.write_behind().expect("writer");
+            assert!(journal.drain().await.is_err());
+            assert_eq!(answers.try_recv().ok(), Some(false));
+            assert!(journal.failure().is_some());
+            assert!(
+                journal
+                    .stage_with(2, Some(waiter(told.clone())), |out| {
+                        serde_json::to_writer(out, &rec(2))
+                    })
+                    .is_err()
+            );
+            assert_eq!(answers.try_recv().ok(), Some(false));
+            journal.hold(waiter(told));
+            assert_eq!(answers.try_recv().ok(), Some(false));
+        });
+        assert!(
+            Journal::recover::<Rec>(&path)
+                .expect("recover")
+                .records
+                .is_empty()
+        );
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! Only the tenant actor (and its audit child, for the audit trail) calls into this module.
 
 mod journal;
+mod outbox;
 mod snapshot;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-pub use journal::{Batch, Journal, Recovered, Sequenced};
+pub use journal::{Journal, Recovered, Sequenced};
+pub use outbox::{Notify, Waiter};
 pub use snapshot::{load_snapshot, snapshot_bytes, snapshot_compact, write_snapshots};
 
 use crate::domain::Slug;

@@ -114,7 +114,7 @@ impl Actor for TenantActor {
             TenantMsg::Load => Box::pin(state.load(&myself)).await,
             TenantMsg::Request(envelope) => Box::pin(state.handle_request(&myself, envelope)).await,
             TenantMsg::DocumentStored { pending, result } => {
-                state.document_stored(&myself, *pending, result)
+                state.document_stored(*pending, result)
             }
             TenantMsg::Notified(note) => {
                 let change = Change {
@@ -124,17 +124,9 @@ impl Actor for TenantActor {
                     diff: note.detail,
                     op: super::state::Op::Accessed,
                 };
-                state.stage(
-                    &myself,
-                    change,
-                    Ok(Reply::Done),
-                    Principal::System,
-                    None,
-                    None,
-                )
+                state.stage(change, Ok(Reply::Done), Principal::System, None, None)
             }
-            TenantMsg::Flush => Box::pin(state.flush(&myself)).await,
-            TenantMsg::Flushed(batch) => Box::pin(state.flushed(&myself, batch)).await,
+            TenantMsg::Flushed => Box::pin(state.flushed(&myself)).await,
             TenantMsg::Audited(seq) => {
                 if let Phase::Ready(live) = &mut state.phase {
                     while live
@@ -232,10 +224,15 @@ impl TenantActorState {
         };
         let Loaded {
             state,
-            journal,
+            mut journal,
             replayed,
             torn_bytes,
         } = loaded;
+        let notify = myself.clone();
+        journal.notify_with(Arc::new(move || {
+            // The actor may be gone (then nobody waits for what the writer finished).
+            let _ = notify.send_message(TenantMsg::Flushed);
+        }));
         if torn_bytes > 0 {
             tracing::warn!(tenant = %self.slug, torn_bytes, "cut a torn journal tail that was never acknowledged");
         }
@@ -270,7 +267,6 @@ impl TenantActorState {
             let reply = Reply::Meta(live.state.meta.clone());
             let ip = creation.ctx.ip;
             self.stage(
-                myself,
                 change,
                 Ok(reply),
                 Principal::Operator,
@@ -421,25 +417,14 @@ impl TenantActorState {
                 op: super::state::Op::Accessed,
             });
         }
-        if let Some(effect) = effect
-            && let Phase::Ready(live) = &mut self.phase
-        {
-            live.pending.effects.push(effect);
-        }
         match change {
-            Some(change) => self.stage(
-                myself,
-                change,
-                answer,
-                caller.principal(),
-                ctx.ip,
-                Some(reply),
-            ),
-            None => {
-                self.answer_after_pending(reply, answer);
-                Ok(())
-            }
+            Some(change) => self.stage(change, answer, caller.principal(), ctx.ip, Some(reply))?,
+            None => self.answer_after_pending(reply, answer),
         }
+        if let Some(effect) = effect {
+            self.after_pending(effect);
+        }
+        Ok(())
     }
 
     /// Writes the changed collections and empties the journal, once the audit trail holds every
@@ -548,7 +533,7 @@ impl TenantActorState {
             (Fault::Panic, _) => panic!("injected panic in tenant {}", self.slug),
             (Fault::Stall, _) => tokio::time::sleep(Duration::from_secs(2)).await,
             (Fault::StallLong, _) => tokio::time::sleep(Duration::from_secs(10)).await,
-            (Fault::FailNextFsync, Phase::Ready(live)) => live.journal.fail_next_flush = true,
+            (Fault::FailNextFsync, Phase::Ready(live)) => live.journal.fail_next_flush(),
             (Fault::PanicAudit, Phase::Ready(live)) => {
                 if let Some(audit) = &live.audit {
                     audit.cast(AuditMsg::Panic)?;

@@ -128,7 +128,6 @@ impl TenantActorState {
     /// An upload's bytes are on disk (or were refused): journal the document and answer.
     pub(super) fn document_stored(
         &mut self,
-        myself: &ActorRef<TenantMsg>,
         pending: PendingUpload,
         result: Result<StoredBlob, TenantError>,
     ) -> Result<(), ActorProcessingErr> {
@@ -148,7 +147,7 @@ impl TenantActorState {
                 change: Some(change),
                 reply: answer,
                 ..
-            }) => self.stage(myself, change, answer, actor, ip, Some(reply)),
+            }) => self.stage(change, answer, actor, ip, Some(reply)),
             Ok(Decision { reply: answer, .. }) => {
                 let _ = reply.send(answer);
                 Ok(())

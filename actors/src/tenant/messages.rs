@@ -90,10 +90,9 @@ pub enum TenantMsg {
     /// Sent to itself first: create or load the state.
     Load,
     Request(Envelope),
-    /// Start writing the staged journal records.
-    Flush,
-    /// This batch of journal records is written (or failed): answer whoever waits on it.
-    Flushed(u64),
+    /// The journal's writer made a batch durable (or failed): hand on its audit entries and
+    /// effects.
+    Flushed,
     /// The audit child has made the trail durable up to this seq.
     Audited(u64),
     /// The notifier reports a delivery that did not go as asked; it goes in the audit trail.

@@ -1,0 +1,217 @@
+//! The journal's outbox and its writer: the tenant stages lines (and who waits for them) in the
+//! outbox; one writer on a blocking thread takes everything staged, appends it with one
+//! fdatasync, tells the waiters, and looks again at once, so the disk never waits for the
+//! tenant to come round to a finished batch. The writer stops when it finds nothing staged and
+//! is started again by the next line.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::StoreError;
+
+/// Someone waiting for staged records: told `true` once every record staged before it is
+/// durable, or `false` when they never will be (the write failed).
+pub type Waiter = Box<dyn FnOnce(bool) + Send>;
+
+/// Called on the writer's thread after every batch it writes, and after a failure.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// What the tenant has staged and the writer has not taken yet, and what the writer has made
+/// durable. Shared by the journal's owner and its writer, behind one mutex.
+#[derive(Default)]
+pub(super) struct Outbox {
+    staged: Vec<u8>,
+    staged_records: u64,
+    /// The seq of the last staged record.
+    staged_through: u64,
+    waiting: Vec<Waiter>,
+    /// A writer is running; it looks here again before it stops.
+    pub(super) writing: bool,
+    /// Complete records in the file.
+    pub(super) records: u64,
+    /// The highest seq the writer has made durable.
+    pub(super) durable_through: u64,
+    /// Why writing stopped for good: a failed write or fdatasync is never retried.
+    pub(super) failed: Option<String>,
+    #[cfg(feature = "fault-injection")]
+    pub(super) fail_next_flush: bool,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("staged_records", &self.staged_records)
+            .field("waiting", &self.waiting.len())
+            .field("writing", &self.writing)
+            .field("records", &self.records)
+            .field("durable_through", &self.durable_through)
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl Outbox {
+    pub(super) fn new(records: u64) -> Self {
+        Self {
+            records,
+            ..Self::default()
+        }
+    }
+
+    /// Appends one line that `write` produces (its newline added here), with its waiter; nothing
+    /// is staged when `write` fails.
+    pub(super) fn stage_with<T>(
+        &mut self,
+        seq: u64,
+        waiter: Option<Waiter>,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<T, serde_json::Error>,
+    ) -> Result<T, StoreError> {
+        if let Some(reason) = &self.failed {
+            let err = StoreError::io("journal", io::Error::other(reason.clone()));
+            if let Some(waiter) = waiter {
+                waiter(false);
+            }
+            return Err(err);
+        }
+        let start = self.staged.len();
+        match write(&mut self.staged) {
+            Ok(written) => {
+                self.staged.push(b'\n');
+                self.staged_records += 1;
+                self.staged_through = seq;
+                self.waiting.extend(waiter);
+                Ok(written)
+            }
+            Err(e) => {
+                self.staged.truncate(start);
+                if let Some(waiter) = waiter {
+                    waiter(false);
+                }
+                Err(StoreError::io(
+                    "serialising a journal record",
+                    io::Error::other(e),
+                ))
+            }
+        }
+    }
+
+    /// Nothing staged and nothing being written: every staged record is durable.
+    pub(super) fn is_settled(&self) -> bool {
+        !self.writing && self.staged.is_empty()
+    }
+
+    pub(super) fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// Holds `waiter` until what is staged or being written is durable; gives it back with
+    /// what to tell it when that is known already (nothing pending, or a failed write).
+    pub(super) fn hold(&mut self, waiter: Waiter) -> Option<(Waiter, bool)> {
+        if self.failed.is_some() {
+            Some((waiter, false))
+        } else if self.is_settled() {
+            Some((waiter, true))
+        } else {
+            self.waiting.push(waiter);
+            None
+        }
+    }
+}
+
+/// Locks the outbox. A poisoned lock means a panic while a line was being staged: the staged
+/// bytes may end in half a line, so nothing more is written from it.
+pub(super) fn lock(outbox: &Mutex<Outbox>) -> Result<MutexGuard<'_, Outbox>, StoreError> {
+    outbox.lock().map_err(|_| {
+        StoreError::io(
+            "journal",
+            io::Error::other("a panic while staging a record"),
+        )
+    })
+}
+
+/// Takes everything staged and appends it with one write and one fdatasync, then tells its
+/// waiters. `Ok(false)` when nothing was staged: the waiters found there are told at once (all
+/// they waited for is durable), and with `stop` the writer is marked as stopped under the same
+/// lock that saw the outbox empty, so a line staged after it starts a new writer.
+pub(super) fn write_staged(
+    file: &mut File,
+    path: &Path,
+    outbox: &Mutex<Outbox>,
+    stop: bool,
+) -> Result<bool, StoreError> {
+    let mut held = lock(outbox)?;
+    if held.staged.is_empty() {
+        if stop {
+            held.writing = false;
+        }
+        let waiting = std::mem::take(&mut held.waiting);
+        drop(held);
+        for waiter in waiting {
+            waiter(true);
+        }
+        return Ok(false);
+    }
+    let bytes = std::mem::take(&mut held.staged);
+    let records = std::mem::take(&mut held.staged_records);
+    let through = held.staged_through;
+    let waiting = std::mem::take(&mut held.waiting);
+    #[cfg(feature = "fault-injection")]
+    let fail = std::mem::take(&mut held.fail_next_flush);
+    drop(held);
+
+    #[cfg(feature = "fault-injection")]
+    let written = if fail {
+        Err(io::Error::other("injected fsync failure"))
+    } else {
+        file.write_all(&bytes).and_then(|()| file.sync_data())
+    };
+    #[cfg(not(feature = "fault-injection"))]
+    let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+
+    let mut held = lock(outbox)?;
+    match written {
+        Ok(()) => {
+            held.records += records;
+            held.durable_through = through;
+            drop(held);
+            for waiter in waiting {
+                waiter(true);
+            }
+            Ok(true)
+        }
+        Err(e) => {
+            let err = StoreError::io(format!("journal {}", path.display()), e);
+            held.failed = Some(err.to_string());
+            held.writing = false;
+            let rest = std::mem::take(&mut held.waiting);
+            drop(held);
+            for waiter in waiting.into_iter().chain(rest) {
+                waiter(false);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The writer: batches back to back until nothing is staged. It holds its own handle on the
+/// journal's file, and with it the journal's lock, until it stops.
+pub(super) fn write_behind(
+    mut file: File,
+    path: &Path,
+    outbox: &Mutex<Outbox>,
+    notify: Option<&Notify>,
+) -> Result<(), StoreError> {
+    loop {
+        let wrote = write_staged(&mut file, path, outbox, true);
+        if !matches!(wrote, Ok(false))
+            && let Some(notify) = notify
+        {
+            notify();
+        }
+        if !wrote? {
+            return Ok(());
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub mod driver;
 pub mod extra;
 pub mod lanes;
 pub mod login;
+pub mod pin;
 pub mod plot;
 pub mod progress;
 pub mod recovery;

@@ -53,6 +53,10 @@ struct Cli {
     /// Journal lines the `recovery` scenario replays after its `kill -9`.
     #[arg(long, default_value_t = 100_000)]
     records: u64,
+    /// Run on the machine's last core and start the server on the others (Linux), so that
+    /// neither takes the other's core.
+    #[arg(long)]
+    pin: bool,
     /// Write the reports as a JSON array here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -65,6 +69,12 @@ struct Cli {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.pin
+        && let Err(err) = majlis_load::pin::split()
+    {
+        eprintln!("majlis-load: {err}");
+        return ExitCode::FAILURE;
+    }
     let options = Options {
         server: cli.server,
         bin: cli.bin.unwrap_or_else(majlis_load::server::default_binary),

@@ -24,6 +24,8 @@ pub enum ServerError {
     },
     #[error("the server did not say where it listens: {0}")]
     NoPort(String),
+    #[error(transparent)]
+    Pin(#[from] crate::pin::PinError),
 }
 
 /// A running server the harness may kill and restart.
@@ -137,6 +139,9 @@ impl Server {
         }
         // The harness's own runtime settings are not the server's.
         cmd.env_remove("TOKIO_WORKER_THREADS");
+        if let Some(cores) = crate::pin::server_core_count() {
+            cmd.env("TOKIO_WORKER_THREADS", cores.to_string());
+        }
         cmd.arg("serve")
             .env("MAJLIS_BIND", "127.0.0.1:0")
             .env("MAJLIS_DATA_DIR", data_dir)
@@ -179,6 +184,9 @@ impl Server {
         .flatten()
         .ok_or_else(|| ServerError::NoPort("no 'listening on' line".into()))?;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        if let Some(pid) = child.id() {
+            crate::pin::server(pid)?;
+        }
         self.base = format!("http://127.0.0.1:{port}");
         self.child = Some(child);
         Ok(())

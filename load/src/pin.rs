@@ -51,7 +51,7 @@ pub fn split() -> Result<(), PinError> {
 /// How many cores a server gets when `split` ran: it starts under the harness's own mask, so
 /// its runtime is told how many threads to run instead of counting the cores it may use.
 pub fn server_core_count() -> Option<usize> {
-    SERVER_CORES.get().map(|cores| cores_of(cores).len())
+    SERVER_CORES.get().map(|cores| cores.count() as usize)
 }
 
 /// Moves every thread of the server `pid` onto the servers' cores when `split` ran (threads it

@@ -5,6 +5,7 @@
 pub mod ceilings;
 pub mod chaos;
 pub mod client;
+pub mod cpu;
 pub mod curve;
 pub mod driver;
 pub mod extra;

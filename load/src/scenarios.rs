@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use reqwest::{Client, Method};
 
-use crate::ceilings;
 use crate::client::{SetupError, Tenant, http_client, prepare_tenant};
 pub use crate::driver::{Outcome, Pace, Run, drive, drive_paced};
 use crate::lanes::{Call, Lanes};
@@ -15,6 +14,7 @@ use crate::report::ScenarioReport;
 use crate::server::{Server, ServerError};
 use crate::verify::{Moment, VerifyError, check_files};
 pub(crate) use crate::writes::{verify_api, write_op};
+use crate::{ceilings, cpu};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -247,6 +247,7 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
     };
     let disk_before = disk_ceiling();
     let cpu_before = server.cpu_time();
+    let own_before = cpu::process_time(None);
     let run = drive(
         name,
         options.concurrency,
@@ -270,6 +271,9 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         .cpu_time()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
+    let own = cpu::process_time(None)
+        .zip(own_before)
+        .map(|(after, before)| after - before);
     verify_api(&client, &base, &tenants, &run.acknowledged).await?;
     if let Some(dir) = server.data_dir.as_ref().filter(|_| server.is_spawned()) {
         check_files(dir, Moment::Settled)?;
@@ -285,13 +289,14 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
         disk_ceiling().max(disk_before)
     };
     let mut report = report(name, &run, options.concurrency, ceiling, 0, rss);
-    if let Some(cpu) = cpu {
+    if let Some((cpu, own)) = cpu.zip(own) {
         let answered = run.ok + run.errors.values().sum::<u64>();
-        report.notes.push(format!(
-            "server CPU {:.1} s over {:.1} s ({:.0} µs a request, both cores counted)",
-            cpu.as_secs_f64(),
-            run.elapsed.as_secs_f64(),
-            cpu.as_secs_f64() * 1e6 / answered.max(1) as f64
+        report.notes.push(cpu::note(
+            cpu,
+            own,
+            run.elapsed,
+            answered,
+            cpu::Cores::of_this_run(),
         ));
     }
     Ok(vec![report])

@@ -210,13 +210,7 @@ impl Server {
 
     /// CPU time the spawned server has used so far, user and system (Linux).
     pub fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        // The kernel reports in USER_HZ, which is 100 on Linux.
-        Some(Duration::from_millis(ticks * 10))
+        crate::cpu::process_time(Some(self.pid()?))
     }
 
     /// A setting (`MAJLIS_…`) for the next `start`, over the harness's defaults.

@@ -54,9 +54,9 @@ impl Cores {
 
     pub fn describe(self) -> String {
         match self {
-            Cores::Shared(cores) => format!("the {cores} cores both share"),
+            Cores::Shared(cores) => format!("the {cores} cores they share"),
             Cores::Split { server, .. } => {
-                format!("the server's {server} core(s) and one harness core")
+                format!("the server's {server} core(s) and the harness's one")
             }
         }
     }

@@ -167,39 +167,55 @@ where
         let (done, failed) = progress.counters();
         workers.push(tokio::spawn(async move {
             let mut run = Run::empty();
-            let mut ticks = period.map(|period| {
-                // Workers start spread over one period so the rate is even.
-                let offset = period.mul_f64(worker as f64 / concurrency as f64);
-                let mut ticks = tokio::time::interval_at((start + offset).into(), period);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                ticks
-            });
+            // Workers start spread over one period so the rate is even.
+            let mut due =
+                period.map(|period| start + period.mul_f64(worker as f64 / concurrency as f64));
             let mut n = 0u64;
-            let mut finished = Instant::now();
+            let mut finished = start;
             loop {
-                let due = match &mut ticks {
-                    Some(ticks) => ticks.tick().await.into_std(),
-                    None => Instant::now(),
+                let sent = match (&mut due, period) {
+                    (Some(due), Some(period)) => {
+                        let this = *due;
+                        *due += period;
+                        if this >= deadline {
+                            break;
+                        }
+                        // One still due later waits for its moment; one already due (the answer
+                        // before it came late) goes at once, with no timer in between.
+                        if this > Instant::now() {
+                            tokio::time::sleep_until(this.into()).await;
+                        }
+                        let sent = Instant::now();
+                        // A request held back by a slow answer to the one before counts the wait
+                        // from when it was due until that answer (the server's queue shows); the
+                        // harness's own delay in sending it, a timer that wakes up to a
+                        // millisecond late, is not the server's and does not count.
+                        Sent {
+                            at: sent,
+                            held: finished.saturating_duration_since(this),
+                        }
+                    }
+                    _ => {
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                        Sent {
+                            at: Instant::now(),
+                            held: Duration::ZERO,
+                        }
+                    }
                 };
-                if due >= deadline {
-                    break;
-                }
-                // A request held back by the one before it is measured from when it was due
-                // (the server's queue shows); one that waited only for the timer, which wakes
-                // up to a millisecond late, from when it was sent.
-                let due = if finished > due { due } else { Instant::now() };
                 let outcome = op(worker, n).await;
                 n += 1;
                 finished = Instant::now();
-                let micros = finished
-                    .duration_since(due)
+                let micros = (finished.duration_since(sent.at) + sent.held)
                     .as_micros()
                     .min(u128::from(u64::MAX)) as u64;
                 let counter = if outcome.is_success() { &done } else { &failed };
                 counter.fetch_add(1, Ordering::Relaxed);
                 let unreachable = outcome.status.is_none();
                 run.record(micros, outcome);
-                if unreachable && ticks.is_none() {
+                if unreachable && period.is_none() {
                     // The server is gone (killed, restarting): wait a little, as a client would,
                     // instead of counting thousands of refused connections.
                     tokio::time::sleep(UNREACHABLE_BACKOFF).await;
@@ -219,5 +235,47 @@ where
     total
 }
 
+/// When a request went out, and how long before that it had been held back by the answer to the
+/// one before (zero in a closed loop, or when it went out on time).
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    at: Instant,
+    held: Duration,
+}
+
 /// A shared count of finished operations, for the progress bar.
 pub type Counter = Arc<AtomicU64>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_held_back_by_a_slow_answer_counts_the_wait_from_when_it_was_due() {
+        // One worker due every 5 ms; its first answer takes 50 ms, every later one none, so the
+        // nine requests due meanwhile go out late, one after the other, as soon as it is back.
+        let calls = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&calls);
+        let run = drive_paced(
+            "held back",
+            1,
+            Duration::from_millis(100),
+            Pace::Rate(200.0),
+            move |_, _| {
+                let first = counted.fetch_add(1, Ordering::Relaxed) == 0;
+                async move {
+                    if first {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Outcome::status(200)
+                }
+            },
+        )
+        .await;
+        assert!(run.histogram.max() >= 50_000, "{}", run.histogram.max());
+        // Due at 5, 10 and 15 ms, sent after 50: each held back for 35 ms or more.
+        let held = run.histogram.count_between(35_000, u64::MAX);
+        assert!(held >= 4, "only {held} requests held back 35 ms or more");
+        assert_eq!(run.ok, calls.load(Ordering::Relaxed));
+    }
+}

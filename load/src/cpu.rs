@@ -22,11 +22,12 @@ fn parse_stat(stat: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// Where the server and the harness run: the cores they share, or a split of them (`--pin`).
+/// Where the server and the harness run: the cores they share, or (`--pin`) the server's cores
+/// and one core of the harness's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cores {
     Shared(usize),
-    Split { server: usize, harness: usize },
+    Split { server: usize },
 }
 
 impl Cores {
@@ -34,7 +35,7 @@ impl Cores {
     /// use.
     pub fn of_this_run() -> Self {
         match crate::pin::server_core_count() {
-            Some(server) => Cores::Split { server, harness: 1 },
+            Some(server) => Cores::Split { server },
             None => Cores::Shared(std::thread::available_parallelism().map_or(1, usize::from)),
         }
     }
@@ -45,17 +46,14 @@ impl Cores {
         let per_second = |cores: usize, cost: f64| cores as f64 / cost.max(1e-12);
         match self {
             Cores::Shared(cores) => per_second(cores, server + harness),
-            Cores::Split {
-                server: s,
-                harness: h,
-            } => per_second(s, server).min(per_second(h, harness)),
+            Cores::Split { server: cores } => per_second(cores, server).min(per_second(1, harness)),
         }
     }
 
-    pub fn describe(self) -> String {
+    fn describe(self) -> String {
         match self {
             Cores::Shared(cores) => format!("the {cores} cores they share"),
-            Cores::Split { server, .. } => {
+            Cores::Split { server } => {
                 format!("the server's {server} core(s) and the harness's one")
             }
         }
@@ -110,17 +108,9 @@ mod tests {
         let shared = Cores::Shared(2).bound(60e-6, 20e-6);
         assert!((shared - 25_000.0).abs() < 1.0, "{shared}");
         // Split, one core each: the server's 60 µs is the bound.
-        let split = Cores::Split {
-            server: 1,
-            harness: 1,
-        }
-        .bound(60e-6, 20e-6);
+        let split = Cores::Split { server: 1 }.bound(60e-6, 20e-6);
         assert!((split - 16_666.7).abs() < 1.0, "{split}");
-        let split = Cores::Split {
-            server: 1,
-            harness: 1,
-        }
-        .bound(10e-6, 20e-6);
+        let split = Cores::Split { server: 1 }.bound(10e-6, 20e-6);
         assert!((split - 50_000.0).abs() < 1.0, "{split}");
     }
 

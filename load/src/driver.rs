@@ -167,16 +167,20 @@ where
         let (done, failed) = progress.counters();
         workers.push(tokio::spawn(async move {
             let mut run = Run::empty();
-            // Workers start spread over one period so the rate is even.
-            let mut due =
-                period.map(|period| start + period.mul_f64(worker as f64 / concurrency as f64));
+            // Workers start spread over one period so the rate is even: each keeps the moment
+            // its next request is due.
+            let mut schedule = period.map(|period| {
+                let first = start + period.mul_f64(worker as f64 / concurrency as f64);
+                (first, period)
+            });
             let mut n = 0u64;
             let mut finished = start;
             loop {
-                let sent = match (&mut due, period) {
-                    (Some(due), Some(period)) => {
+                // When the request goes out, and how long it was held back before that.
+                let (sent, held) = match &mut schedule {
+                    Some((due, period)) => {
                         let this = *due;
-                        *due += period;
+                        *due += *period;
                         if this >= deadline {
                             break;
                         }
@@ -185,37 +189,31 @@ where
                         if this > Instant::now() {
                             tokio::time::sleep_until(this.into()).await;
                         }
-                        let sent = Instant::now();
                         // A request held back by a slow answer to the one before counts the wait
                         // from when it was due until that answer (the server's queue shows); the
                         // harness's own delay in sending it, a timer that wakes up to a
                         // millisecond late, is not the server's and does not count.
-                        Sent {
-                            at: sent,
-                            held: finished.saturating_duration_since(this),
-                        }
+                        (Instant::now(), finished.saturating_duration_since(this))
                     }
-                    _ => {
-                        if Instant::now() >= deadline {
+                    None => {
+                        let now = Instant::now();
+                        if now >= deadline {
                             break;
                         }
-                        Sent {
-                            at: Instant::now(),
-                            held: Duration::ZERO,
-                        }
+                        (now, Duration::ZERO)
                     }
                 };
                 let outcome = op(worker, n).await;
                 n += 1;
                 finished = Instant::now();
-                let micros = (finished.duration_since(sent.at) + sent.held)
+                let micros = (finished.duration_since(sent) + held)
                     .as_micros()
                     .min(u128::from(u64::MAX)) as u64;
                 let counter = if outcome.is_success() { &done } else { &failed };
                 counter.fetch_add(1, Ordering::Relaxed);
                 let unreachable = outcome.status.is_none();
                 run.record(micros, outcome);
-                if unreachable && period.is_none() {
+                if unreachable && schedule.is_none() {
                     // The server is gone (killed, restarting): wait a little, as a client would,
                     // instead of counting thousands of refused connections.
                     tokio::time::sleep(UNREACHABLE_BACKOFF).await;
@@ -233,14 +231,6 @@ where
     total.elapsed = start.elapsed();
     progress.finish();
     total
-}
-
-/// When a request went out, and how long before that it had been held back by the answer to the
-/// one before (zero in a closed loop, or when it went out on time).
-#[derive(Debug, Clone, Copy)]
-struct Sent {
-    at: Instant,
-    held: Duration,
 }
 
 /// A shared count of finished operations, for the progress bar.

@@ -4,5 +4,6 @@
 pub mod allocator;
 pub mod cli;
 pub mod config;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;

@@ -1,7 +1,6 @@
 //! `Application`: turns settings into a running server (runtime + listener + router), and the
 //! offline commands that use the runtime without a listener.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
@@ -289,12 +288,10 @@ impl Application {
             router,
             ..
         } = self;
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
+        let server = tokio::spawn(crate::serve::serve(listener, router, async move {
             let _ = stop_rx.await;
-        });
-        let server = tokio::spawn(async move { serve.await });
+        }));
         let trimmer = tokio::spawn(crate::allocator::trim_after_passivation(runtime.manager()));
         tokio::select! {
             () = shutdown_signal() => tracing::info!("shutting down"),
@@ -302,9 +299,11 @@ impl Application {
         }
         let _ = stop_tx.send(());
         trimmer.abort();
-        let served = server.await.unwrap_or(Ok(()));
+        if let Err(err) = server.await {
+            tracing::error!(error = %err, "the accept loop ended abnormally");
+        }
         runtime.shutdown().await;
-        served
+        Ok(())
     }
 }
 

@@ -1,0 +1,85 @@
+//! The accept loop: every connection served by hyper with the router, each request carrying the
+//! peer's address, until asked to stop; then connections finish what they are answering.
+//!
+//! It replaces `axum::serve` for one setting that does not expose: HTTP/1 half-close. Without
+//! it, hyper reads the socket again while a request is being answered, to notice a client that
+//! went away; that read needs a fresh 8 KB buffer for every request, because the request still
+//! holds the bytes of the one before, and the allocation crosses threads in the allocator
+//! (BENCHMARKS.md, ninth round). With it, a request in progress runs to its end even when the
+//! client has gone: writes are decided by the tenant actor anyway once asked.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::server::conn::http1::Builder;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+/// How long to wait before accepting again after an error that is not the connection's own
+/// (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `router` on `listener` until `stop` completes, then waits for every open connection
+/// to finish the requests it is answering.
+pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
+    let mut builder = Builder::new();
+    builder.half_close(true);
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stop => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => connection(&builder, &graceful, &router, stream, peer),
+            Err(err) if is_connection_error(&err) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "accepting a connection");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Starts serving one connection on its own task.
+fn connection(
+    builder: &Builder,
+    graceful: &GracefulShutdown,
+    router: &Router,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let service = router.clone().map_request(
+        move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.map(axum::body::Body::new)
+        },
+    );
+    let served = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let served = graceful.watch(served);
+    tokio::spawn(async move {
+        if let Err(err) = served.await {
+            tracing::trace!(error = %err, %peer, "connection ended with an error");
+        }
+    });
+}
+
+/// Errors of one connection that went away before it was accepted; the next accept is fine.
+fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

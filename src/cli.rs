@@ -126,7 +126,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     print!("{}", app.banner().await);
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    app.run_until_stopped().await;
+    Ok(())
 }
 
 /// What `majlis tenant create` was given.

@@ -1,12 +1,13 @@
 //! The accept loop: every connection served by hyper with the router, each request carrying the
 //! peer's address, until asked to stop; then connections finish what they are answering.
 //!
-//! It replaces `axum::serve` for one setting that does not expose: HTTP/1 half-close. Without
-//! it, hyper reads the socket again while a request is being answered, to notice a client that
-//! went away; that read needs a fresh 8 KB buffer for every request, because the request still
-//! holds the bytes of the one before, and the allocation crosses threads in the allocator
-//! (BENCHMARKS.md, ninth round). With it, a request in progress runs to its end even when the
-//! client has gone: writes are decided by the tenant actor anyway once asked.
+//! It replaces `axum::serve` for one setting that `axum::serve` does not expose: HTTP/1
+//! half-close. Without it, hyper reads the socket again while a request is being answered, to
+//! notice a client that went away; that read needs a fresh 8 KB buffer for every request,
+//! because the request still holds the bytes of the one before, and the allocation crosses
+//! threads in the allocator (BENCHMARKS.md, ninth round). With it, a request in progress runs to
+//! its end even when the client has gone: writes are decided by the tenant actor anyway once
+//! asked.
 
 use std::future::Future;
 use std::io;

@@ -281,7 +281,7 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then drains connections and passivates every tenant.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self) {
         let Self {
             listener,
             mut runtime,
@@ -303,7 +303,6 @@ impl Application {
             tracing::error!(error = %err, "the accept loop ended abnormally");
         }
         runtime.shutdown().await;
-        Ok(())
     }
 }
 

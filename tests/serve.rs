@@ -24,7 +24,7 @@ async fn keep_alive_serves_requests_one_after_another_on_one_connection() {
             let n = stream.read(&mut chunk).await.expect("read");
             assert!(n > 0, "the connection stayed open");
             seen.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&seen).to_string();
+            let text = String::from_utf8_lossy(&seen).into_owned();
             if let Some((head, body)) = text.split_once("\r\n\r\n") {
                 let length: usize = head
                     .lines()

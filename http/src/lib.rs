@@ -8,6 +8,7 @@ mod dispatch;
 mod edge_limit;
 mod error;
 mod extract;
+mod json_body;
 mod openapi;
 mod route_table;
 mod routes;

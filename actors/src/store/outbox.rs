@@ -27,6 +27,11 @@ pub(super) struct Outbox {
     /// The seq of the last staged record.
     staged_through: u64,
     waiting: Vec<Waiter>,
+    /// The buffers of the batch written last, emptied, for the next batch to stage into while a
+    /// writer keeps going: a busy journal does not grow a fresh buffer for every batch. Dropped
+    /// when the writer stops, so an idle tenant holds none.
+    spare: Vec<u8>,
+    spare_waiting: Vec<Waiter>,
     /// A writer is running; it looks here again before it stops.
     pub(super) writing: bool,
     /// Complete records in the file.
@@ -120,6 +125,9 @@ impl Outbox {
     }
 }
 
+/// The largest buffer kept for the next batch; a rare huge batch's buffer is given back.
+const MAX_SPARE: usize = 256 * 1024;
+
 /// Locks the outbox. A poisoned lock means a panic while a line was being staged: the staged
 /// bytes may end in half a line, so nothing more is written from it.
 pub(super) fn lock(outbox: &Mutex<Outbox>) -> Result<MutexGuard<'_, Outbox>, StoreError> {
@@ -145,6 +153,8 @@ pub(super) fn write_staged(
     if held.staged.is_empty() {
         if stop {
             held.writing = false;
+            held.spare = Vec::new();
+            held.spare_waiting = Vec::new();
         }
         let waiting = std::mem::take(&mut held.waiting);
         drop(held);
@@ -153,10 +163,12 @@ pub(super) fn write_staged(
         }
         return Ok(false);
     }
-    let bytes = std::mem::take(&mut held.staged);
+    let spare = std::mem::take(&mut held.spare);
+    let mut bytes = std::mem::replace(&mut held.staged, spare);
     let records = std::mem::take(&mut held.staged_records);
     let through = held.staged_through;
-    let waiting = std::mem::take(&mut held.waiting);
+    let spare_waiting = std::mem::take(&mut held.spare_waiting);
+    let mut waiting = std::mem::replace(&mut held.waiting, spare_waiting);
     #[cfg(feature = "fault-injection")]
     let fail = std::mem::take(&mut held.fail_next_flush);
     drop(held);
@@ -176,8 +188,16 @@ pub(super) fn write_staged(
             held.records += records;
             held.durable_through = through;
             drop(held);
-            for waiter in waiting {
+            for waiter in waiting.drain(..) {
                 waiter(true);
+            }
+            bytes.clear();
+            let mut held = lock(outbox)?;
+            if bytes.capacity() <= MAX_SPARE {
+                held.spare = bytes;
+            }
+            if waiting.capacity() <= MAX_SPARE / 8 {
+                held.spare_waiting = waiting;
             }
             Ok(true)
         }

@@ -1,10 +1,12 @@
 //! What can be asked of a tenant (`Request`), what it answers (`Reply`), and the decision a
 //! request leads to: an answer from memory, or a change that becomes one journal record.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::auth::{Access, Credential};
 use super::state::{ApiKey, Channel, Features, KeyScope, Member, Op, TenantMeta, TenantStatus};
@@ -392,17 +394,75 @@ pub(super) fn invalid(field: &'static str, reason: impl Into<String>) -> TenantE
 }
 
 /// `{"field": {"from": old, "to": new}}` for each top-level field that differs.
+///
+/// Each side is written to JSON once and its fields are compared as written: only the fields
+/// that differ become `Value`s, so an edit of one field of a large record costs little more
+/// than the record's JSON.
 pub fn field_diff<T: Serialize>(old: Option<&T>, new: Option<&T>) -> serde_json::Value {
+    let json = |v: Option<&T>| v.and_then(|v| serde_json::to_vec(v).ok());
+    let (old_json, new_json) = (json(old), json(new));
+    match (
+        fields_of(old_json.as_deref()),
+        fields_of(new_json.as_deref()),
+    ) {
+        (Some(old_fields), Some(new_fields)) => raw_diff(old_fields, new_fields),
+        // A key written with escapes cannot be borrowed: compare whole trees instead.
+        _ => value_diff(old, new),
+    }
+}
+
+/// The top-level fields of a JSON object as written; an absent side or one that is not an
+/// object has none. `None` when a key cannot be borrowed from the text.
+fn fields_of(json: Option<&[u8]>) -> Option<BTreeMap<&str, &RawValue>> {
+    let Some(json) = json else {
+        return Some(BTreeMap::new());
+    };
+    if json.first() != Some(&b'{') {
+        return Some(BTreeMap::new());
+    }
+    serde_json::from_slice(json).ok()
+}
+
+/// One field's change, `{"from": …, "to": …}`.
+fn change(from: serde_json::Value, to: serde_json::Value) -> serde_json::Value {
+    let mut pair = serde_json::Map::new();
+    pair.insert("from".to_owned(), from);
+    pair.insert("to".to_owned(), to);
+    serde_json::Value::Object(pair)
+}
+
+fn raw_diff(
+    mut old: BTreeMap<&str, &RawValue>,
+    new: BTreeMap<&str, &RawValue>,
+) -> serde_json::Value {
+    use serde_json::Value;
+    let value = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
+    let mut diff = serde_json::Map::new();
+    for (key, to) in new {
+        let from = old.remove(key);
+        if from.is_some_and(|from| from.get() == to.get()) {
+            continue;
+        }
+        let (from, to) = (from.map_or(Value::Null, value), value(to));
+        if from != to {
+            diff.insert(key.to_owned(), change(from, to));
+        }
+    }
+    for (key, from) in old {
+        let from = value(from);
+        if !from.is_null() {
+            diff.insert(key.to_owned(), change(from, Value::Null));
+        }
+    }
+    serde_json::Value::Object(diff)
+}
+
+/// `field_diff` on whole `Value` trees.
+fn value_diff<T: Serialize>(old: Option<&T>, new: Option<&T>) -> serde_json::Value {
     use serde_json::{Map, Value};
     let as_map = |v: Option<&T>| match v.map(serde_json::to_value) {
         Some(Ok(Value::Object(map))) => map,
         _ => Map::new(),
-    };
-    let change = |from: Value, to: Value| {
-        let mut pair = Map::new();
-        pair.insert("from".to_owned(), from);
-        pair.insert("to".to_owned(), to);
-        Value::Object(pair)
     };
     let (mut old, new) = (as_map(old), as_map(new));
     let mut diff = Map::new();
@@ -506,6 +566,38 @@ mod tests {
         assert_eq!(
             field_diff(None, Some(&serde_json::json!({"a": null, "b": 1}))),
             serde_json::json!({"b": {"from": null, "to": 1}})
+        );
+    }
+
+    #[test]
+    fn diff_of_the_text_as_written_is_the_diff_of_the_trees() {
+        let old =
+            serde_json::json!({"name": "Ann", "roles": {"b": [1, 2]}, "note": "x", "gone": 1});
+        let cases = [
+            (None, serde_json::json!({"name": "Ann", "z": null})),
+            (Some(old.clone()), old.clone()),
+            (
+                Some(old.clone()),
+                serde_json::json!({"name": "Bo", "roles": {"b": [2, 1]}, "note": "x"}),
+            ),
+            (
+                Some(old.clone()),
+                serde_json::json!({"name": "Ann \"A\"", "roles": {"b": [1, 2]}}),
+            ),
+        ];
+        for (old, new) in cases {
+            assert_eq!(
+                field_diff(old.as_ref(), Some(&new)),
+                value_diff(old.as_ref(), Some(&new)),
+                "{old:?} -> {new}"
+            );
+        }
+        // A key with an escape cannot be borrowed; the trees are compared instead.
+        let escaped = serde_json::json!({"a\"b": 1});
+        assert!(fields_of(Some(br#"{"a\"b":1}"#)).is_none());
+        assert_eq!(
+            field_diff(None, Some(&escaped)),
+            serde_json::json!({"a\"b": {"from": null, "to": 1}})
         );
     }
 }

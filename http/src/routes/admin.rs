@@ -1,7 +1,7 @@
 //! The operator API under `/admin/api`: create, inspect, restart, disable and enable tenants,
 //! and bootstrap their first members. Every mutation lands in the tenant's audit trail.
 
-use axum::Json;
+use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use majlis_actors::domain::Slug;

@@ -1,7 +1,7 @@
 //! Sign-in: one-time codes by email or WhatsApp, magic links, sign-out. Requests for a code are
 //! answered at a fixed deadline with the same body, known identity or not.
 
-use axum::Json;
+use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};

@@ -1,9 +1,9 @@
 //! The board pack: uploads streamed from multipart bodies into the tenant (never held whole in
 //! memory), downloads streamed back with `ETag`, and the meeting's ordered pack.
 
+use crate::json_body::Json;
 use std::time::Duration;
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{Multipart, Path, State};

@@ -1,8 +1,8 @@
 //! Routes anyone may call: the discovery documents, health, and a tenant's public face.
 
+use crate::json_body::Json;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;

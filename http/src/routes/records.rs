@@ -1,7 +1,7 @@
 //! Minutes (draft from the record, edit, approve and lock) and the CSV exports of members,
 //! meetings and action items.
 
-use axum::Json;
+use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

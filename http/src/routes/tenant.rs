@@ -1,7 +1,7 @@
 //! Tenant routes for signed-in members and API keys: who am I, members, roles, features, API
 //! keys, and the audit trail. The tenant decides whether the caller may.
 
-use axum::Json;
+use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -1,7 +1,7 @@
 //! Board workspace routes: boards and their members, meetings, agenda, RSVPs, roll call, action
 //! items, and calendars (one meeting's `.ics`, and each member's feed).
 
-use axum::Json;
+use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -99,6 +99,11 @@ impl TenantState {
     }
 
     pub fn meeting_view(&self, meeting: &Meeting) -> MeetingView {
+        self.view_of(meeting.clone())
+    }
+
+    /// The view of a meeting the caller no longer needs, without copying it.
+    pub(super) fn view_of(&self, meeting: Meeting) -> MeetingView {
         let mut numbers = BTreeMap::new();
         let mut top = 0;
         for item in meeting.agenda.iter().filter(|i| i.parent.is_none()) {
@@ -136,15 +141,16 @@ impl TenantState {
             })
             .count() as u32;
         let required = board.map_or(1, |b| b.quorum.required(voting.len() as u32));
+        let quorum = QuorumView {
+            voting_members: voting.len() as u32,
+            required,
+            present,
+            quorate: present >= required && required > 0,
+        };
         MeetingView {
-            meeting: meeting.clone(),
+            meeting,
             numbers,
-            quorum: QuorumView {
-                voting_members: voting.len() as u32,
-                required,
-                present,
-                quorate: present >= required && required > 0,
-            },
+            quorum,
         }
     }
 
@@ -168,9 +174,7 @@ impl TenantState {
         };
         Decision::write(
             change,
-            Reply::Workspace(WorkspaceReply::Meeting(Box::new(
-                self.meeting_view(&meeting),
-            ))),
+            Reply::Workspace(WorkspaceReply::Meeting(Box::new(self.view_of(meeting)))),
         )
     }
 
@@ -193,9 +197,7 @@ impl TenantState {
         };
         Decision::write(
             change,
-            Reply::Workspace(WorkspaceReply::Meeting(Box::new(
-                self.meeting_view(&meeting),
-            ))),
+            Reply::Workspace(WorkspaceReply::Meeting(Box::new(self.view_of(meeting)))),
         )
     }
 

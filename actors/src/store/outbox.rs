@@ -152,7 +152,10 @@ pub(super) fn write_staged(
     let mut held = lock(outbox)?;
     if held.staged.is_empty() {
         if stop {
+            // The empty buffer staged into may be the last batch's, handed back: an idle
+            // tenant keeps none of them.
             held.writing = false;
+            held.staged = Vec::new();
             held.spare = Vec::new();
             held.spare_waiting = Vec::new();
         }
@@ -233,5 +236,54 @@ pub(super) fn write_behind(
         if !wrote? {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(outbox: &Mutex<Outbox>, seq: u64) {
+        lock(outbox)
+            .expect("lock")
+            .stage_with(seq, None, |out| {
+                out.extend_from_slice(format!("{{\"seq\":{seq}}}").as_bytes());
+                Ok(())
+            })
+            .expect("staged");
+    }
+
+    #[test]
+    fn a_busy_writer_reuses_its_buffers_and_one_that_stops_keeps_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let mut file = File::create(&path).expect("create");
+        let outbox = Mutex::new(Outbox::new(0));
+        for seq in 1..=2 {
+            stage(&outbox, seq);
+            assert!(write_staged(&mut file, &path, &outbox, true).expect("written"));
+        }
+        {
+            // The second batch went into an empty buffer; the first's is staged into next.
+            let held = lock(&outbox).expect("lock");
+            assert!(held.staged.is_empty() && held.staged.capacity() > 0);
+            assert!(held.spare.capacity() > 0);
+            assert_eq!((held.records, held.durable_through), (2, 2));
+        }
+        assert!(!write_staged(&mut file, &path, &outbox, true).expect("nothing staged"));
+        let held = lock(&outbox).expect("lock");
+        assert_eq!(
+            (
+                held.staged.capacity(),
+                held.spare.capacity(),
+                held.spare_waiting.capacity()
+            ),
+            (0, 0, 0)
+        );
+        drop(held);
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "{\"seq\":1}\n{\"seq\":2}\n"
+        );
     }
 }

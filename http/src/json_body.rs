@@ -13,7 +13,7 @@ use crate::error::ApiError;
 const START: usize = 1024;
 
 /// A JSON answer, `application/json`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug)]
 pub struct Json<T>(pub T);
 
 impl<T: Serialize> IntoResponse for Json<T> {

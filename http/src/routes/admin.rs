@@ -1,7 +1,6 @@
 //! The operator API under `/admin/api`: create, inspect, restart, disable and enable tenants,
 //! and bootstrap their first members. Every mutation lands in the tenant's audit trail.
 
-use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use majlis_actors::domain::Slug;
@@ -12,6 +11,7 @@ use crate::AppState;
 use crate::dispatch::{ask, call_manager, flatten, unexpected};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Operator};
+use crate::json_body::Json;
 use crate::wire::{CreateMemberBody, CreateTenantBody, MemberOut, TenantOut};
 
 fn slug(raw: &str) -> Result<Slug, ApiError> {

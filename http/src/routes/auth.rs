@@ -1,7 +1,6 @@
 //! Sign-in: one-time codes by email or WhatsApp, magic links, sign-out. Requests for a code are
 //! answered at a fixed deadline with the same body, known identity or not.
 
-use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -13,6 +12,7 @@ use crate::AppState;
 use crate::dispatch::{ask, unexpected};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, TenantHost};
+use crate::json_body::Json;
 use crate::session;
 use crate::wire::{MagicRequestBody, MemberOut, OtpRequestBody, OtpVerifyBody};
 

@@ -1,7 +1,6 @@
 //! The board pack: uploads streamed from multipart bodies into the tenant (never held whole in
 //! memory), downloads streamed back with `ETag`, and the meeting's ordered pack.
 
-use crate::json_body::Json;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -23,6 +22,7 @@ use crate::AppState;
 use crate::dispatch::{call_manager_within, flatten};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, Caller, TenantHost};
+use crate::json_body::Json;
 
 /// How long an upload may take from its first byte to its answer.
 const UPLOAD_DEADLINE: Duration = Duration::from_secs(30 * 60);

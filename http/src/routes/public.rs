@@ -1,6 +1,5 @@
 //! Routes anyone may call: the discovery documents, health, and a tenant's public face.
 
-use crate::json_body::Json;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -16,6 +15,7 @@ use crate::cache::CachedJson;
 use crate::dispatch::{ask, call_manager, unexpected};
 use crate::error::ApiError;
 use crate::extract::{Caller, TenantHost};
+use crate::json_body::Json;
 use crate::wire::FaceOut;
 
 /// The discovery documents, built once from the shipped catalog.

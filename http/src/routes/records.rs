@@ -1,7 +1,6 @@
 //! Minutes (draft from the record, edit, approve and lock) and the CSV exports of members,
 //! meetings and action items.
 
-use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +14,7 @@ use crate::csv_export::table;
 use crate::dispatch::{ask, unexpected};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, TenantHost};
+use crate::json_body::Json;
 
 pub async fn draft_minutes(
     State(state): State<AppState>,

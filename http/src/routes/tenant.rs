@@ -1,7 +1,6 @@
 //! Tenant routes for signed-in members and API keys: who am I, members, roles, features, API
 //! keys, and the audit trail. The tenant decides whether the caller may.
 
-use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use crate::AppState;
 use crate::dispatch::{ask, unexpected};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Caller, TenantHost};
+use crate::json_body::Json;
 use crate::wire::{
     AuditParams, CreateKeyBody, CreateMemberBody, FaceOut, FeaturesBody, KeyOut, MeOut, MemberOut,
     UpdateMemberBody,

@@ -1,7 +1,6 @@
 //! Board workspace routes: boards and their members, meetings, agenda, RSVPs, roll call, action
 //! items, and calendars (one meeting's `.ics`, and each member's feed).
 
-use crate::json_body::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +19,7 @@ use crate::AppState;
 use crate::dispatch::{ask, unexpected};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Caller, TenantHost};
+use crate::json_body::Json;
 use crate::routes::answer::Answer;
 use crate::routes::meeting_json::{MeetingJson, MeetingsJson};
 

@@ -3,7 +3,7 @@
 //! Entries are gathered for a few milliseconds and written together. The trail is written but not
 //! fdatasync'ed on the write path: the journal, which carries every line's facts, is what makes an
 //! acknowledged write durable, and the tenant resends whatever the trail lacks when it loads. The
-//! trail is synced when the tenant asks (`Sync`, before a snapshot empties the journal) and when
+//! trail is synced when the tenant asks (`Sync`, before journal records are deleted) and when
 //! the child stops — so a line is on disk before the journal record that could rebuild it is gone.
 
 use std::fs::{File, OpenOptions};

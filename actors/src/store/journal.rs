@@ -1,8 +1,10 @@
 //! The journal: one JSON line per acknowledged mutation, appended and fdatasync'ed in batches
-//! (group commit), replayed on activation, and truncated once a snapshot holds its records.
+//! (group commit), replayed on activation, rotated aside while a snapshot that holds its records
+//! is written in the background, and emptied once a snapshot holds them all.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +43,55 @@ fn lock_within(file: &File, wait: Duration) -> io::Result<()> {
     }
 }
 
+/// Rotations that recovery follows before it gives up on finding the journal it locked still in
+/// place (one compaction at a time rotates, so two in a row already mean something is wrong).
+const REOPEN_ATTEMPTS: usize = 8;
+
+/// Where a rotated journal stays until a snapshot holding its records is on disk:
+/// `journal.jsonl` → `journal.prev.jsonl`. Recovery reads it first, then the journal.
+pub fn previous_of(path: &Path) -> PathBuf {
+    path.with_extension("prev.jsonl")
+}
+
+/// Opens the journal at `path` (creating it) and takes its lock. A compaction may rotate the
+/// journal while this waits for the lock, so the file locked must still be the one at `path`.
+fn open_locked(path: &Path) -> Result<File, StoreError> {
+    let context = || format!("journal {}", path.display());
+    for _ in 0..REOPEN_ATTEMPTS {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| StoreError::io(context(), e))?;
+        // One writer at a time: a batch still being written by an actor that has stopped (a
+        // panic does not wait for it) holds this lock until it is done, so its bytes are in the
+        // file before anything reads it; so does a compaction still writing its snapshot.
+        lock_within(&file, LOCK_WAIT).map_err(|e| StoreError::io(context(), e))?;
+        let locked = file.metadata().map_err(|e| StoreError::io(context(), e))?;
+        match fs::metadata(path) {
+            Ok(now) if (now.dev(), now.ino()) == (locked.dev(), locked.ino()) => return Ok(file),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(context(), e)),
+        }
+    }
+    Err(StoreError::io(
+        context(),
+        io::Error::other("rotated again and again while recovery waited for it"),
+    ))
+}
+
+/// The non-empty lines of one journal file, each with its index and whether the file is the
+/// rotated one.
+fn lines_of(earlier: bool, bytes: &[u8]) -> impl Iterator<Item = (bool, usize, &[u8])> {
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(move |(index, line)| (earlier, index, line))
+}
+
 /// A record that knows its place in the journal.
 pub trait Sequenced {
     fn seq(&self) -> u64;
@@ -56,6 +107,31 @@ pub struct Journal {
     writer: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
     /// Told after every batch the writer makes durable.
     notify: Option<Notify>,
+    /// A rotated journal (`previous_of(path)`) is still kept.
+    previous: bool,
+}
+
+/// A compaction's hold on the journal: its own handle on the open file keeps the journal's lock
+/// (so a later owner's recovery waits for the compaction to finish), and it may retire the
+/// rotated journal once the snapshot holding its records is on disk.
+#[derive(Debug)]
+pub struct Lease {
+    _file: File,
+    previous: PathBuf,
+}
+
+impl Lease {
+    /// Deletes the rotated journal (gone already is fine: a retry or a later owner did it).
+    pub fn retire_previous(&self) -> Result<(), StoreError> {
+        match fs::remove_file(&self.previous) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(
+                format!("retiring {}", self.previous.display()),
+                e,
+            )),
+        }
+    }
 }
 
 impl std::fmt::Debug for Journal {
@@ -104,16 +180,24 @@ impl Journal {
         mut on_record: impl FnMut(R, &[u8]) -> Result<(), String>,
     ) -> Result<(Journal, u64), StoreError> {
         let context = || format!("journal {}", path.display());
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| StoreError::io(context(), e))?;
-        // One writer at a time: a batch still being written by an actor that has stopped (a
-        // panic does not wait for it) holds this lock until it is done, so its bytes are in the
-        // file before anything reads it.
-        lock_within(&file, LOCK_WAIT).map_err(|e| StoreError::io(context(), e))?;
+        let mut file = open_locked(path)?;
+        // Read after the lock: a compaction that held it has retired the rotated journal or not.
+        let rotated = previous_of(path);
+        let earlier = match fs::read(&rotated) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(StoreError::io(format!("journal {}", rotated.display()), e)),
+        };
+        if let Some(bytes) = &earlier
+            && bytes.last().is_some_and(|b| *b != b'\n')
+        {
+            // It was fdatasync'ed whole before it was rotated: a cut line is damage.
+            return Err(StoreError::Corrupt {
+                file: rotated.display().to_string(),
+                line: bytes.split(|b| *b == b'\n').count() as u64,
+                reason: "the rotated journal ends in a cut line".into(),
+            });
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| StoreError::io(context(), e))?;
@@ -128,9 +212,12 @@ impl Journal {
 
         let mut count = 0u64;
         let mut previous: Option<u64> = None;
-        let mut take = |index: usize, parsed: Result<R, String>, line: &[u8]| {
+        // `earlier`: the line is the rotated journal's.
+        let mut take = |earlier: bool, index: usize, parsed: Result<R, String>, line: &[u8]| {
             let corrupt = |reason: String| StoreError::Corrupt {
-                file: path.display().to_string(),
+                file: if earlier { rotated.as_path() } else { path }
+                    .display()
+                    .to_string(),
                 line: index as u64 + 1,
                 reason,
             };
@@ -146,15 +233,17 @@ impl Journal {
             count += 1;
             Ok(())
         };
-        let lines: Vec<(usize, &[u8])> = bytes[..complete]
-            .split(|b| *b == b'\n')
-            .enumerate()
-            .filter(|(_, line)| !line.is_empty())
+        // The rotated journal's records come first; the sequence runs on across both files.
+        let lines: Vec<(bool, usize, &[u8])> = earlier
+            .as_deref()
+            .into_iter()
+            .flat_map(|bytes| lines_of(true, bytes))
+            .chain(lines_of(false, &bytes[..complete]))
             .collect();
         let parse = |line: &[u8]| serde_json::from_slice::<R>(line).map_err(|e| e.to_string());
         if lines.len() < PARSE_APART_FROM {
-            for (index, line) in lines {
-                take(index, parse(line), line)?;
+            for (earlier, index, line) in lines {
+                take(earlier, index, parse(line), line)?;
             }
         } else {
             // A long journal: one thread parses while this one applies, in order.
@@ -164,7 +253,7 @@ impl Journal {
                     for chunk in lines.chunks(PARSE_CHUNK) {
                         let chunk: Vec<_> = chunk
                             .iter()
-                            .map(|(index, line)| (*index, parse(line), *line))
+                            .map(|(earlier, index, line)| (*earlier, *index, parse(line), *line))
                             .collect();
                         if parsed.send(chunk).is_err() {
                             // The reader stopped at a bad record.
@@ -173,8 +262,8 @@ impl Journal {
                     }
                 });
                 for chunk in arrivals {
-                    for (index, record, line) in chunk {
-                        take(index, record, line)?;
+                    for (earlier, index, record, line) in chunk {
+                        take(earlier, index, record, line)?;
                     }
                 }
                 Ok(())
@@ -186,6 +275,7 @@ impl Journal {
             outbox: Arc::new(Mutex::new(Outbox::new(count))),
             writer: None,
             notify: None,
+            previous: earlier.is_some(),
         };
         Ok((journal, torn_bytes))
     }
@@ -311,7 +401,8 @@ impl Journal {
         outbox::write_staged(&mut self.file, &self.path, &self.outbox, false).map(|_| ())
     }
 
-    /// Empties the journal once a snapshot holds every record in it (after `drain`).
+    /// Empties the journal once a snapshot holds every record in it (after `drain`), the rotated
+    /// one included.
     pub fn truncate(&mut self) -> Result<(), StoreError> {
         let mut held = outbox::lock(&self.outbox)?;
         if !held.is_settled() {
@@ -325,10 +416,71 @@ impl Journal {
             .and_then(|()| self.file.sync_all())
             .map_err(|e| StoreError::io(format!("journal {}", self.path.display()), e))?;
         held.records = 0;
+        drop(held);
+        if self.previous {
+            self.lease()?.retire_previous()?;
+            self.previous = false;
+        }
         Ok(())
     }
 
-    /// Records on disk since the last snapshot.
+    /// Moves every record so far aside (`journal.prev.jsonl`) and goes on in a new, empty
+    /// journal, so that a snapshot of the state as it is now can be written while new records
+    /// arrive; the rotated journal is retired once that snapshot is on disk. Only when settled
+    /// (after `drain`) and when no rotated journal is kept; the new file and its name are
+    /// durable before anything is written to it.
+    pub fn rotate(&mut self) -> Result<(), StoreError> {
+        let context = || format!("journal {}", self.path.display());
+        let refuse = |why: &str| Err(StoreError::io(context(), io::Error::other(why.to_owned())));
+        if self.previous {
+            return refuse("rotated while a rotated journal is still kept");
+        }
+        let mut held = outbox::lock(&self.outbox)?;
+        if !held.is_settled() || held.failed.is_some() {
+            return refuse("rotated with records not yet durable");
+        }
+        fs::rename(&self.path, previous_of(&self.path))
+            .map_err(|e| StoreError::io(context(), e))?;
+        self.previous = true;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&self.path)
+            .map_err(|e| StoreError::io(context(), e))?;
+        file.try_lock()
+            .map_err(|e| StoreError::io(context(), io::Error::other(e.to_string())))?;
+        super::sync_dir(self.path.parent().unwrap_or(Path::new(".")))
+            .map_err(|e| StoreError::io(context(), e))?;
+        self.file = file;
+        held.records = 0;
+        Ok(())
+    }
+
+    /// A hold on the journal for a compaction running beside it (see `Lease`).
+    pub fn lease(&self) -> Result<Lease, StoreError> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| StoreError::io(format!("journal {}", self.path.display()), e))?;
+        Ok(Lease {
+            _file: file,
+            previous: previous_of(&self.path),
+        })
+    }
+
+    /// A rotated journal is kept: its records are not yet known to be in a snapshot on disk.
+    pub fn has_previous(&self) -> bool {
+        self.previous
+    }
+
+    /// The compaction that held a lease retired the rotated journal.
+    pub fn previous_retired(&mut self) {
+        self.previous = false;
+    }
+
+    /// Records in the journal file since it was last emptied or rotated (with the rotated
+    /// journal's, right after a recovery).
     pub fn len(&self) -> u64 {
         outbox::lock(&self.outbox).map_or(0, |held| held.records)
     }
@@ -556,6 +708,126 @@ mod tests {
             Journal::recover::<Rec>(&path),
             Err(StoreError::Corrupt { line: 9000, .. })
         ));
+    }
+
+    fn flushed_journal(path: &Path, seqs: std::ops::RangeInclusive<u64>) -> Journal {
+        let mut journal = Journal::recover::<Rec>(path).expect("open").journal;
+        for seq in seqs {
+            journal.stage(&rec(seq)).expect("stage");
+        }
+        journal.flush().expect("flush");
+        journal
+    }
+
+    fn seqs_of(path: &Path) -> Vec<u64> {
+        let recovered = Journal::recover::<Rec>(path).expect("recover");
+        recovered.records.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn a_rotated_journal_is_read_first_until_it_is_retired() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = flushed_journal(&path, 1..=3);
+        journal.rotate().expect("rotate");
+        assert!(journal.has_previous());
+        assert!(journal.is_empty(), "the new journal starts empty");
+        for seq in 4..=5 {
+            journal.stage(&rec(seq)).expect("stage");
+        }
+        journal.flush().expect("flush");
+        drop(journal);
+
+        // A crash before the snapshot is on disk: both files are replayed, in order.
+        assert_eq!(seqs_of(&path), vec![1, 2, 3, 4, 5]);
+        let journal = Journal::recover::<Rec>(&path).expect("recover").journal;
+        assert!(journal.has_previous());
+        // Once the snapshot holds them, the rotated records are gone.
+        let lease = journal.lease().expect("lease");
+        drop(journal);
+        lease.retire_previous().expect("retire");
+        lease.retire_previous().expect("retiring twice is fine");
+        drop(lease);
+        assert_eq!(seqs_of(&path), vec![4, 5]);
+    }
+
+    #[test]
+    fn rotation_needs_a_settled_journal_and_no_rotated_one_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = flushed_journal(&path, 1..=2);
+        journal.stage(&rec(3)).expect("stage");
+        assert!(journal.rotate().is_err(), "a staged record is not durable");
+        journal.flush().expect("flush");
+        journal.rotate().expect("rotate");
+        journal.stage(&rec(4)).expect("stage");
+        journal.flush().expect("flush");
+        assert!(journal.rotate().is_err(), "a rotated journal is still kept");
+        // Emptying the journal after a full snapshot retires the rotated one too.
+        journal.truncate().expect("truncate");
+        assert!(!journal.has_previous());
+        assert!(!previous_of(&path).exists());
+        drop(journal);
+        assert_eq!(seqs_of(&path), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn damage_across_the_two_journals_is_corruption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let line = |seq: u64| serde_json::to_string(&rec(seq)).expect("json") + "\n";
+        std::fs::write(previous_of(&path), line(1) + &line(2)).expect("write");
+        std::fs::write(&path, line(4)).expect("write");
+        match Journal::recover::<Rec>(&path) {
+            Err(StoreError::Corrupt { file, line, .. }) => {
+                assert!(file.ends_with("journal.jsonl"), "{file}");
+                assert_eq!(line, 1);
+            }
+            other => panic!("expected a gap, got {other:?}"),
+        }
+        // The rotated journal was synced whole before it was moved: a cut line there is damage,
+        // not a torn write to cut off.
+        std::fs::write(previous_of(&path), line(1) + "{\"seq\":2").expect("write");
+        std::fs::write(&path, line(3)).expect("write");
+        match Journal::recover::<Rec>(&path) {
+            Err(StoreError::Corrupt { file, .. }) => assert!(file.ends_with("journal.prev.jsonl")),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
+    /// Descriptors of this process open on the file at `path`.
+    fn open_handles(path: &Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .expect("fds")
+            .flatten()
+            .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+            .count()
+    }
+
+    #[test]
+    fn recovery_follows_a_rotation_made_while_it_waited_for_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = flushed_journal(&path, 1..=2);
+        // The owner is still at work: the reader opens the journal and waits for its lock.
+        let reader = {
+            let path = path.clone();
+            std::thread::spawn(move || seqs_of(&path))
+        };
+        // Rotate only once the reader holds the old file open (it then waits for its lock).
+        let until = Instant::now() + Duration::from_secs(10);
+        while open_handles(&path) < 2 {
+            assert!(
+                Instant::now() < until,
+                "the reader never opened the journal"
+            );
+            std::thread::yield_now();
+        }
+        journal.rotate().expect("rotate");
+        journal.stage(&rec(3)).expect("stage");
+        journal.flush().expect("flush");
+        drop(journal);
+        assert_eq!(reader.join().expect("reader"), vec![1, 2, 3]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-pub use journal::{Journal, Recovered, Sequenced};
+pub use journal::{Journal, Lease, Recovered, Sequenced, previous_of};
 pub use outbox::{Notify, Waiter};
 pub use snapshot::{load_snapshot, snapshot_bytes, snapshot_compact, write_snapshots};
 

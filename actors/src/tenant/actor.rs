@@ -77,6 +77,11 @@ pub(super) struct Live {
     pub(super) limiter: Option<ActorRef<LimiterMsg>>,
     pub(super) notifier: Option<ActorRef<NotifyMsg>>,
     pub(super) documents: Option<ActorRef<DocumentsMsg>>,
+    /// A compaction writing a snapshot beside the actor.
+    pub(super) compaction: Option<super::compaction::Compaction>,
+    /// Journal records before the next compaction may start, after one that could not retire
+    /// its rotated journal (0: the usual threshold).
+    pub(super) compact_after: u64,
 }
 
 impl Actor for TenantActor {
@@ -127,6 +132,7 @@ impl Actor for TenantActor {
                 state.stage(change, Ok(Reply::Done), Principal::System, None, None)
             }
             TenantMsg::Flushed => Box::pin(state.flushed(&myself)).await,
+            TenantMsg::Compacted => Box::pin(state.compacted()).await,
             TenantMsg::Audited(seq) => {
                 if let Phase::Ready(live) = &mut state.phase {
                     while live
@@ -248,6 +254,8 @@ impl TenantActorState {
             limiter: None,
             notifier: None,
             documents: None,
+            compaction: None,
+            compact_after: 0,
         }));
         if !catch_up.is_empty() {
             // Every journal record must have its audit line; the child skips those it has.
@@ -427,16 +435,18 @@ impl TenantActorState {
         Ok(())
     }
 
-    /// Writes the changed collections and empties the journal, once the audit trail holds every
-    /// journal record (the journal is what rebuilds a lost audit line).
+    /// Writes the changed collections and empties the journal (the rotated one too), once the
+    /// audit trail holds every journal record (the journal is what rebuilds a lost audit line).
+    /// A compaction still running finishes first.
     pub(super) async fn snapshot(&mut self) -> Result<(), ActorProcessingErr> {
+        self.compacted().await?;
         let Phase::Ready(live) = &mut self.phase else {
             return Ok(());
         };
         let dirty = super::state::Collection::ALL
             .iter()
             .any(|c| live.state.is_dirty(*c));
-        if live.journal.is_empty() && !dirty {
+        if live.journal.is_empty() && !dirty && !live.journal.has_previous() {
             return Ok(());
         }
         // The trail is written without fdatasync on the write path: before the journal records
@@ -459,6 +469,8 @@ impl TenantActorState {
             return Ok(());
         }
         live.state.prune(self.shared.clock.now());
+        // Recovery checks that the journal goes on from the newest snapshot (see compaction).
+        live.state.touch(super::state::Collection::Tenant);
         let paths = &self.paths;
         let state = &live.state;
         let journal = &mut live.journal;
@@ -546,6 +558,6 @@ impl TenantActorState {
 }
 
 /// The highest seq in a batch (batches are in seq order).
-fn last_seq_of(batch: &AuditBatch) -> u64 {
+pub(super) fn last_seq_of(batch: &AuditBatch) -> u64 {
     batch.last().map_or(0, AuditEntry::seq)
 }

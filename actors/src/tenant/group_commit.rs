@@ -87,7 +87,7 @@ impl TenantActorState {
     }
 
     /// The writer made a batch durable (or failed): hand on its audit entries and effects, then
-    /// take a snapshot when the journal has grown enough.
+    /// start a compaction when the journal has grown enough.
     pub(super) async fn flushed(
         &mut self,
         myself: &ActorRef<TenantMsg>,
@@ -99,23 +99,7 @@ impl TenantActorState {
             return Err(self.flush_failed(err));
         }
         self.release_durable(myself).await?;
-        let Phase::Ready(live) = &mut self.phase else {
-            return Ok(());
-        };
-        // A snapshot rewrites whole files, so it waits for at least as many journal records as
-        // the tenant holds members: its cost per write stays constant as the tenant grows.
-        let threshold = self
-            .shared
-            .config
-            .snapshot_every
-            .max(live.state.members.len() as u64);
-        if live.journal.len() >= threshold {
-            // A snapshot holds the state, so everything applied to it must be durable first.
-            self.flush_now(myself).await?;
-            self.snapshot().await
-        } else {
-            Ok(())
-        }
+        self.compact_when_due(myself).await
     }
 
     /// Everything staged written here and now (before a snapshot or a passivation).

@@ -93,6 +93,8 @@ pub enum TenantMsg {
     /// The journal's writer made a batch durable (or failed): hand on its audit entries and
     /// effects.
     Flushed,
+    /// A compaction running beside the actor has finished (or failed).
+    Compacted,
     /// The audit child has made the trail durable up to this seq.
     Audited(u64),
     /// The notifier reports a delivery that did not go as asked; it goes in the audit trail.

@@ -5,6 +5,7 @@ mod actor;
 mod auth;
 mod children;
 mod commands;
+mod compaction;
 mod decide;
 mod group_commit;
 mod load;

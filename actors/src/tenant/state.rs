@@ -536,6 +536,33 @@ impl TenantState {
         self.dirty[collection.index()]
     }
 
+    /// The collections changed since their last snapshot, copied (the others left empty), for
+    /// a snapshot written on another thread while this state moves on.
+    pub fn dirty_copy(&self) -> TenantState {
+        fn copy<T: Clone + Default>(dirty: bool, value: &T) -> T {
+            if dirty { value.clone() } else { T::default() }
+        }
+        let d = |c: Collection| self.is_dirty(c);
+        TenantState {
+            meta: self.meta.clone(),
+            features: copy(d(Collection::Features), &self.features),
+            roles: std::sync::Arc::clone(&self.roles),
+            members: copy(d(Collection::Members), &self.members),
+            auth: copy(d(Collection::Auth), &self.auth),
+            keys: copy(d(Collection::Keys), &self.keys),
+            workspace: super::workspace::Workspace {
+                boards: copy(d(Collection::Boards), &self.workspace.boards),
+                meetings: copy(d(Collection::Meetings), &self.workspace.meetings),
+                actions: copy(d(Collection::Actions), &self.workspace.actions),
+                calendar: copy(d(Collection::Calendar), &self.workspace.calendar),
+            },
+            contacts: HashMap::new(),
+            seqs: self.seqs,
+            dirty: self.dirty,
+            last_seq: self.last_seq,
+        }
+    }
+
     /// After a snapshot: every collection is on disk at `seq`.
     pub fn mark_clean(&mut self, seq: u64) {
         self.seqs = [seq; COLLECTIONS];

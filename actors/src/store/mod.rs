@@ -3,6 +3,7 @@
 
 mod journal;
 mod outbox;
+mod recovery;
 mod snapshot;
 
 use std::fs::{self, File, OpenOptions};

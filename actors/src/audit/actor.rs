@@ -286,7 +286,7 @@ mod tests {
             action: "test",
             module: "audit",
             target: "t",
-            diff: &serde_json::Value::Null,
+            diff: &super::super::Diff::none(),
         })
     }
 

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::diff::Diff;
 use crate::domain::Principal;
 
 /// The `prev_hash` of the first line.
@@ -26,7 +27,7 @@ pub struct AuditFacts<'a> {
     pub module: &'a str,
     pub target: &'a str,
     /// `{"field": {"from": old, "to": new}}` for each changed field only.
-    pub diff: &'a serde_json::Value,
+    pub diff: &'a Diff,
 }
 
 impl AuditFacts<'_> {
@@ -82,7 +83,8 @@ pub struct AuditLine {
     pub action: String,
     pub module: String,
     pub target: String,
-    pub diff: serde_json::Value,
+    /// As written: the hash covers these bytes.
+    pub diff: Diff,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -111,7 +113,7 @@ pub fn write_line(entry: &AuditEntry, prev_hash: &str, out: &mut Vec<u8>) -> Str
 
 impl AuditLine {
     /// What this line's hash must be: the hash of its facts and `prev_hash`, written as
-    /// `write_line` writes them.
+    /// `write_line` writes them (the diff as it stands in the file).
     pub fn compute_hash(&self) -> String {
         let mut bytes = Vec::new();
         AuditFacts {
@@ -200,7 +202,7 @@ mod tests {
     #[test]
     fn a_written_line_is_the_chained_line_byte_for_byte() {
         let at = Timestamp::from_second(1_800_000_000).expect("time");
-        let diff = serde_json::json!({"name": {"from": null, "to": "Ann \"A\" <a@b>"}});
+        let diff = Diff::of(&serde_json::json!({"name": {"from": null, "to": "Ann \"A\" <a@b>"}}));
         let entry = AuditEntry::new(&AuditFacts {
             seq: 7,
             at: &at,
@@ -239,8 +241,18 @@ mod tests {
             action: "member.create",
             module: "members",
             target: &format!("m_{seq:020}"),
-            diff: &serde_json::json!({"name": {"from": null, "to": "Ann"}}),
+            diff: &Diff::of(&Unsorted {
+                name: Some("Ann"),
+                epoch: seq,
+            }),
         })
+    }
+
+    /// A typed change whose keys are not in sorted order: lines hash their diffs as written.
+    #[derive(serde::Serialize)]
+    struct Unsorted {
+        name: Option<&'static str>,
+        epoch: u64,
     }
 
     fn write_chain(path: &Path, count: u64) -> Vec<String> {

@@ -3,6 +3,7 @@
 
 mod actor;
 mod chain;
+mod diff;
 mod page;
 
 pub use actor::{AuditActor, AuditArgs, AuditMsg, audited_seq};
@@ -10,3 +11,4 @@ pub use chain::{
     AuditBatch, AuditEntry, AuditFacts, AuditLine, ChainError, GENESIS_HASH, VerifyReport,
     verify_file, write_line,
 };
+pub use diff::{Diff, FromTo};

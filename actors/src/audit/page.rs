@@ -154,7 +154,9 @@ mod tests {
                 action: "test",
                 module: if seq % 3 == 0 { "members" } else { "meetings" },
                 target: &format!("t{seq}"),
-                diff: &serde_json::json!({ "padding": "x".repeat((seq % 50) as usize) }),
+                diff: &super::super::Diff::of(
+                    &serde_json::json!({ "padding": "x".repeat((seq % 50) as usize) }),
+                ),
             });
             hash = write_line(&entry, &hash, &mut bytes);
         }

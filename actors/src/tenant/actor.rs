@@ -18,7 +18,7 @@ use super::messages::Fault;
 use super::messages::{Creation, Envelope, TenantMsg};
 use super::state::TenantState;
 use super::workspace::WorkspaceRequest;
-use crate::audit::{AuditBatch, AuditEntry, AuditMsg};
+use crate::audit::{AuditBatch, AuditEntry, AuditMsg, Diff};
 use crate::children::documents::DocumentsMsg;
 use crate::children::limiter::LimiterMsg;
 use crate::children::notifier::NotifyMsg;
@@ -126,7 +126,7 @@ impl Actor for TenantActor {
                     action: note.action,
                     module: "notifications",
                     target: note.target,
-                    diff: note.detail,
+                    diff: note.detail.into(),
                     op: super::state::Op::Accessed,
                 };
                 state.stage(change, Ok(Reply::Done), Principal::System, None, None)
@@ -421,7 +421,7 @@ impl TenantActorState {
                 action: "operator.read",
                 module,
                 target: self.slug.to_string(),
-                diff: serde_json::json!({}),
+                diff: Diff::none(),
                 op: super::state::Op::Accessed,
             });
         }

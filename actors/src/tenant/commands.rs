@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::auth::{Access, Credential};
 use super::state::{ApiKey, Channel, Features, KeyScope, Member, Op, TenantMeta, TenantStatus};
-use crate::audit::{AuditEntry, AuditFacts, AuditLine};
+use crate::audit::{AuditEntry, AuditFacts, AuditLine, Diff, FromTo};
 use crate::catalog::{Action, Catalog, Plan, RoleMatrix};
 use crate::domain::{
     Email, HostName, Identity, MemberId, OtpCode, ParseError, Phone, Principal, Slug,
@@ -246,7 +246,7 @@ pub struct JournalRecord {
     pub action: String,
     pub module: String,
     pub target: String,
-    pub diff: serde_json::Value,
+    pub diff: Diff,
     pub op: Op,
 }
 
@@ -294,7 +294,7 @@ pub struct Change {
     pub action: &'static str,
     pub module: &'static str,
     pub target: String,
-    pub diff: serde_json::Value,
+    pub diff: Diff,
     pub op: Op,
 }
 
@@ -324,7 +324,7 @@ impl Change {
             action,
             module,
             target,
-            diff: serde_json::json!({}),
+            diff: Diff::none(),
             op: Op::Accessed,
         }
     }
@@ -395,19 +395,21 @@ pub(super) fn invalid(field: &'static str, reason: impl Into<String>) -> TenantE
 
 /// `{"field": {"from": old, "to": new}}` for each top-level field that differs.
 ///
-/// Each side is written to JSON once and its fields are compared as written: only the fields
-/// that differ become `Value`s, so an edit of one field of a large record costs little more
-/// than the record's JSON.
-pub fn field_diff<T: Serialize>(old: Option<&T>, new: Option<&T>) -> serde_json::Value {
+/// Each side is written to JSON once and its fields are compared as written; the diff is
+/// written from those bytes, so an edit of one field of a large record costs little more than
+/// the record's JSON, and nothing is built as a tree.
+pub fn field_diff<T: Serialize>(old: Option<&T>, new: Option<&T>) -> Diff {
     let json = |v: Option<&T>| v.and_then(|v| serde_json::to_vec(v).ok());
     let (old_json, new_json) = (json(old), json(new));
     match (
         fields_of(old_json.as_deref()),
         fields_of(new_json.as_deref()),
     ) {
-        (Some(old_fields), Some(new_fields)) => raw_diff(old_fields, new_fields),
+        (Some(old_fields), Some(new_fields)) => {
+            Diff::of(&RawChanges::between(old_fields, new_fields))
+        }
         // A key written with escapes cannot be borrowed: compare whole trees instead.
-        _ => value_diff(old, new),
+        _ => Diff::of(&value_diff(old, new)),
     }
 }
 
@@ -431,30 +433,52 @@ fn change(from: serde_json::Value, to: serde_json::Value) -> serde_json::Value {
     serde_json::Value::Object(pair)
 }
 
-fn raw_diff(
-    mut old: BTreeMap<&str, &RawValue>,
-    new: BTreeMap<&str, &RawValue>,
-) -> serde_json::Value {
-    use serde_json::Value;
-    let value = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
-    let mut diff = serde_json::Map::new();
-    for (key, to) in new {
-        let from = old.remove(key);
-        if from.is_some_and(|from| from.get() == to.get()) {
-            continue;
+/// The fields that differ between two records' JSON, each side borrowed as written (an absent
+/// side is `null`), in key order.
+struct RawChanges<'a>(Vec<(&'a str, Option<&'a RawValue>, Option<&'a RawValue>)>);
+
+impl<'a> RawChanges<'a> {
+    fn between(
+        mut old: BTreeMap<&'a str, &'a RawValue>,
+        new: BTreeMap<&'a str, &'a RawValue>,
+    ) -> Self {
+        let mut changes = Vec::new();
+        for (key, to) in new {
+            let from = old.remove(key);
+            if !same_json(from, Some(to)) {
+                changes.push((key, from, Some(to)));
+            }
         }
-        let (from, to) = (from.map_or(Value::Null, value), value(to));
-        if from != to {
-            diff.insert(key.to_owned(), change(from, to));
-        }
+        let removed = old
+            .into_iter()
+            .filter(|(_, from)| !same_json(Some(*from), None));
+        changes.extend(removed.map(|(key, from)| (key, Some(from), None)));
+        changes.sort_unstable_by_key(|(key, _, _)| *key);
+        Self(changes)
     }
-    for (key, from) in old {
-        let from = value(from);
-        if !from.is_null() {
-            diff.insert(key.to_owned(), change(from, Value::Null));
+}
+
+impl Serialize for RawChanges<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, from, to) in &self.0 {
+            map.serialize_entry(key, &FromTo { from, to })?;
         }
+        map.end()
     }
-    serde_json::Value::Object(diff)
+}
+
+/// Whether two sides of a field hold the same value (absent is `null`). Text written by one
+/// serialiser differs only with the value, but for maps whose order may vary.
+fn same_json(a: Option<&RawValue>, b: Option<&RawValue>) -> bool {
+    fn text(raw: Option<&RawValue>) -> &str {
+        raw.map_or("null", RawValue::get)
+    }
+    let (a, b) = (text(a), text(b));
+    let nested = |t: &str| t.starts_with(['{', '[']);
+    let tree = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+    a == b || (nested(a) && nested(b) && tree(a) == tree(b))
 }
 
 /// `field_diff` on whole `Value` trees.
@@ -497,7 +521,9 @@ mod tests {
             action: "meeting.rsvp",
             module: "meetings",
             target: "g_1".into(),
-            diff: serde_json::json!({"rsvps": {"from": null, "to": {"m_1": {"note": "Coming \"soon\"\n"}}}}),
+            diff: Diff::of(
+                &serde_json::json!({"rsvps": {"from": null, "to": {"m_1": {"note": "Coming \"soon\"\n"}}}}),
+            ),
             op: Op::SetStatus {
                 status: crate::tenant::state::TenantStatus::Disabled,
             },
@@ -531,18 +557,19 @@ mod tests {
         let old = serde_json::json!({"name": "Ann", "role": "member", "email": "a@x.om"});
         let new = serde_json::json!({"name": "Ann", "role": "admin", "email": "a@x.om"});
         assert_eq!(
-            field_diff(Some(&old), Some(&new)),
+            field_diff(Some(&old), Some(&new)).value(),
             serde_json::json!({"role": {"from": "member", "to": "admin"}})
         );
         assert_eq!(
-            field_diff(None, Some(&serde_json::json!({"name": "Ann"}))),
+            field_diff(None, Some(&serde_json::json!({"name": "Ann"}))).value(),
             serde_json::json!({"name": {"from": null, "to": "Ann"}})
         );
         assert_eq!(
             field_diff(
                 Some(&serde_json::json!({"name": "Ann", "phone": "+96890000000"})),
                 Some(&serde_json::json!({"name": "Ann"}))
-            ),
+            )
+            .value(),
             serde_json::json!({"phone": {"from": "+96890000000", "to": null}})
         );
     }
@@ -552,20 +579,84 @@ mod tests {
         let old = serde_json::json!({"rsvps": {"m_1": {"note": null, "response": "yes"}}, "agenda": [1, 2], "title": "A"});
         let new = serde_json::json!({"rsvps": {"m_1": {"response": "no", "note": null}}, "agenda": [1, 2], "title": "A", "video": null});
         assert_eq!(
-            field_diff(Some(&old), Some(&new)),
+            field_diff(Some(&old), Some(&new)).value(),
             serde_json::json!({"rsvps": {
                 "from": {"m_1": {"note": null, "response": "yes"}},
                 "to": {"m_1": {"note": null, "response": "no"}}
             }})
         );
-        assert_eq!(field_diff(Some(&old), Some(&old)), serde_json::json!({}));
         assert_eq!(
-            field_diff(Some(&serde_json::json!([1])), Some(&serde_json::json!([2]))),
+            field_diff(Some(&old), Some(&old)).value(),
             serde_json::json!({})
         );
         assert_eq!(
-            field_diff(None, Some(&serde_json::json!({"a": null, "b": 1}))),
+            field_diff(Some(&serde_json::json!([1])), Some(&serde_json::json!([2]))).value(),
+            serde_json::json!({})
+        );
+        assert_eq!(
+            field_diff(None, Some(&serde_json::json!({"a": null, "b": 1}))).value(),
             serde_json::json!({"b": {"from": null, "to": 1}})
+        );
+    }
+
+    #[test]
+    fn a_diff_is_written_from_the_records_own_text() {
+        #[derive(Serialize)]
+        struct Record {
+            zeta: u8,
+            nested: Nested,
+        }
+        #[derive(Serialize)]
+        struct Nested {
+            b: u8,
+            a: u8,
+        }
+        let old = Record {
+            zeta: 1,
+            nested: Nested { b: 1, a: 1 },
+        };
+        let new = Record {
+            zeta: 2,
+            nested: Nested { b: 2, a: 1 },
+        };
+        assert_eq!(
+            field_diff(Some(&old), Some(&new)).to_string(),
+            r#"{"nested":{"from":{"b":1,"a":1},"to":{"b":2,"a":1}},"zeta":{"from":1,"to":2}}"#
+        );
+    }
+
+    #[test]
+    fn a_map_written_in_another_order_is_no_change() {
+        /// `{"m": {"a": 1, "b": 2}}`, its inner keys in either order (as a hash map may write).
+        struct Record(bool);
+        impl Serialize for Record {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut inner = vec![("a", 1), ("b", 2)];
+                if self.0 {
+                    inner.reverse();
+                }
+                struct Inner(Vec<(&'static str, u8)>);
+                impl Serialize for Inner {
+                    fn serialize<S: serde::Serializer>(
+                        &self,
+                        serializer: S,
+                    ) -> Result<S::Ok, S::Error> {
+                        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                        for (key, value) in &self.0 {
+                            map.serialize_entry(key, value)?;
+                        }
+                        map.end()
+                    }
+                }
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("m", &Inner(inner))?;
+                map.end()
+            }
+        }
+        assert_eq!(
+            field_diff(Some(&Record(false)), Some(&Record(true))).to_string(),
+            "{}"
         );
     }
 
@@ -588,7 +679,7 @@ mod tests {
         for (old, new) in cases {
             assert_eq!(
                 field_diff(old.as_ref(), Some(&new)),
-                value_diff(old.as_ref(), Some(&new)),
+                Diff::from(value_diff(old.as_ref(), Some(&new))),
                 "{old:?} -> {new}"
             );
         }
@@ -596,7 +687,7 @@ mod tests {
         let escaped = serde_json::json!({"a\"b": 1});
         assert!(fields_of(Some(br#"{"a\"b":1}"#)).is_none());
         assert_eq!(
-            field_diff(None, Some(&escaped)),
+            field_diff(None, Some(&escaped)).value(),
             serde_json::json!({"a\"b": {"from": null, "to": 1}})
         );
     }

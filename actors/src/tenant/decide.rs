@@ -9,6 +9,7 @@ use super::commands::{
     field_diff, invalid,
 };
 use super::state::{ApiKey, Features, Member, MemberStatus, Op, TenantState, TenantStatus};
+use crate::audit::Diff;
 use crate::catalog::{Action, Catalog, RoleMatrix};
 use crate::config::AuthConfig;
 use crate::domain::{Email, MemberId, Phone};
@@ -60,7 +61,7 @@ impl TenantState {
                         action: "auth.signout",
                         module: "auth",
                         target: caller.principal().to_string(),
-                        diff: serde_json::json!({}),
+                        diff: Diff::none(),
                         op: Op::SignedOut {
                             session_hash: hash.clone(),
                         },
@@ -173,7 +174,9 @@ impl TenantState {
                     action: "api_key.rotate",
                     module: "api_keys",
                     target: id.clone(),
-                    diff: serde_json::json!({"rotated_at": {"from": key.rotated_at, "to": now}}),
+                    diff: Diff::of(
+                        &serde_json::json!({"rotated_at": {"from": key.rotated_at, "to": now}}),
+                    ),
                     op: Op::KeyRotated {
                         id,
                         secret_hash: rotated.secret_hash.clone(),
@@ -196,7 +199,7 @@ impl TenantState {
                     action: "api_key.delete",
                     module: "api_keys",
                     target: id.clone(),
-                    diff: serde_json::json!({}),
+                    diff: Diff::none(),
                     op: Op::KeyDeleted { id },
                 };
                 Ok(Decision::write(change, Reply::Done))

@@ -285,7 +285,7 @@ mod tests {
             action: "member.create",
             module: "members",
             target: member.id.to_string(),
-            diff: serde_json::Value::Null,
+            diff: crate::audit::Diff::none(),
             op: Op::AddMember { member },
         };
         let record = change.into_record(seq, Timestamp::UNIX_EPOCH, Principal::System, None);

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use super::auth::{equal_hashes, keyed_hash, random_token, sha256_hex};
 use super::commands::{Change, Decision, Effect, Reply, Secret, after};
 use super::state::{Channel, MAX_FLOW_TRIES, MemberStatus, Op, OtpFlow, Session, TenantState};
+use crate::audit::Diff;
 use crate::config::AuthConfig;
 use crate::domain::{Email, Identity, OtpCode};
 use crate::error::TenantError;
@@ -39,7 +40,7 @@ impl TenantState {
             action: "auth.otp.request",
             module: "auth",
             target: identity.masked(),
-            diff: serde_json::json!({ "channel": channel, "known": member.is_some() }),
+            diff: Diff::of(&serde_json::json!({ "channel": channel, "known": member.is_some() })),
             op: Op::OtpIssued {
                 flow_id: flow_id.clone(),
                 flow,
@@ -91,7 +92,7 @@ impl TenantState {
             action: "auth.magic.request",
             module: "auth",
             target: identity.masked(),
-            diff: serde_json::json!({ "known": member.is_some() }),
+            diff: Diff::of(&serde_json::json!({ "known": member.is_some() })),
             op: Op::OtpIssued {
                 flow_id: flow_id.clone(),
                 flow,
@@ -170,7 +171,7 @@ impl TenantState {
                     action: "auth.signin",
                     module: "auth",
                     target: member.id.to_string(),
-                    diff: serde_json::json!({ "channel": flow.channel }),
+                    diff: Diff::of(&serde_json::json!({ "channel": flow.channel })),
                     op: Op::SignedIn {
                         flow_id: flow_id.to_owned(),
                         identity: flow.identity.clone(),
@@ -200,14 +201,14 @@ impl TenantState {
                     action: "auth.verify.fail",
                     module: "auth",
                     target: masked(&flow.identity),
-                    diff: serde_json::json!({
+                    diff: Diff::of(&serde_json::json!({
                         "reason": match (alive, right) {
                             (false, _) => "flow_dead",
                             (true, false) => "wrong_code",
                             (true, true) => "member_inactive",
                         },
                         "locked": locked_until.is_some(),
-                    }),
+                    })),
                     op: Op::OtpFailed {
                         flow_id: flow_id.to_owned(),
                         identity: flow.identity.clone(),

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use super::model::*;
 use super::requests::*;
 use super::support::*;
+use crate::audit::Diff;
 use crate::config::AuthConfig;
 use crate::domain::MemberId;
 use crate::error::TenantError;
@@ -494,7 +495,9 @@ impl TenantState {
                             },
                             module: "calendar",
                             target: member.to_string(),
-                            diff: serde_json::json!({ "generation": { "from": generation, "to": next } }),
+                            diff: Diff::of(
+                                &serde_json::json!({ "generation": { "from": generation, "to": next } }),
+                            ),
                             op: Op::CalendarRotated { member: *member },
                         };
                         let token = feed_token(auth, member, next);

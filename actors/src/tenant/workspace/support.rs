@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::model::*;
 use super::requests::*;
+use crate::audit::{Diff, FromTo};
 use crate::catalog::Action;
 use crate::config::AuthConfig;
 use crate::domain::MemberId;
@@ -40,19 +41,57 @@ pub(super) fn check_url(url: &str) -> Result<(), TenantError> {
 
 /// The audit diff of one entry of a meeting (`field`: a member's answer or mark, keyed by the
 /// member; one agenda item, keyed by its id), in the shape `field_diff` gives: only that entry,
-/// and the meeting's sequence moving on.
+/// and the meeting's sequence moving on. Written straight from the entry.
 pub(super) fn entry_diff<T: serde::Serialize>(
     field: &str,
     key: &str,
     old: Option<&T>,
     new: &T,
     meeting: &Meeting,
-) -> serde_json::Value {
-    let entry = |value: &T| serde_json::json!({ key: value });
-    serde_json::json!({
-        field: {"from": old.map(entry), "to": entry(new)},
-        "sequence": {"from": meeting.sequence, "to": meeting.sequence + 1},
+) -> Diff {
+    Diff::of(&EntryDiff {
+        field,
+        change: FromTo {
+            from: old.map(|value| Keyed { key, value }),
+            to: Keyed { key, value: new },
+        },
+        sequence: FromTo {
+            from: meeting.sequence,
+            to: meeting.sequence + 1,
+        },
     })
+}
+
+/// `{field: change, "sequence": sequence}`.
+struct EntryDiff<'a, C> {
+    field: &'a str,
+    change: C,
+    sequence: FromTo<u32, u32>,
+}
+
+impl<C: serde::Serialize> serde::Serialize for EntryDiff<'_, C> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry(self.field, &self.change)?;
+        map.serialize_entry("sequence", &self.sequence)?;
+        map.end()
+    }
+}
+
+/// `{key: value}`.
+struct Keyed<'a, T> {
+    key: &'a str,
+    value: &'a T,
+}
+
+impl<T: serde::Serialize> serde::Serialize for Keyed<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.key, self.value)?;
+        map.end()
+    }
 }
 
 pub(super) fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), TenantError> {
@@ -185,7 +224,7 @@ impl TenantState {
         action: &'static str,
         mut meeting: Meeting,
         op: Op,
-        diff: serde_json::Value,
+        diff: Diff,
     ) -> Decision {
         meeting.sequence += 1;
         let change = Change {

@@ -293,11 +293,10 @@ mod tests {
         loaded.state.apply(seq, &record.op);
     }
 
-    #[test]
-    fn compaction_of_some_files_then_more_records_reloads_exactly() {
-        let root = tempfile::tempdir().expect("tempdir");
+    /// A new tenant in `root` whose journal holds three member creations, flushed.
+    fn tenant_with_three_members(root: &std::path::Path) -> (TenantPaths, Loaded) {
         let slug = Slug::parse("acme").expect("slug");
-        let paths = TenantPaths::new(root.path(), &slug);
+        let paths = TenantPaths::new(root, &slug);
         let new = NewTenant {
             slug,
             name: "Acme".into(),
@@ -312,6 +311,13 @@ mod tests {
             stage_member(&mut loaded, n);
         }
         loaded.journal.flush().expect("flush");
+        (paths, loaded)
+    }
+
+    #[test]
+    fn compaction_of_some_files_then_more_records_reloads_exactly() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (paths, mut loaded) = tenant_with_three_members(root.path());
         // Compaction: only members.json changed, so only it is written at seq 3.
         assert_eq!(
             write_dirty(&paths, &loaded.state).expect("snapshot"),
@@ -339,22 +345,7 @@ mod tests {
     #[test]
     fn a_compaction_beside_new_records_reloads_exactly_at_every_step() {
         let root = tempfile::tempdir().expect("tempdir");
-        let slug = Slug::parse("acme").expect("slug");
-        let paths = TenantPaths::new(root.path(), &slug);
-        let new = NewTenant {
-            slug,
-            name: "Acme".into(),
-            plan: Plan::Pro,
-            sector: "corporate".into(),
-            sub_sector: None,
-            hosts: vec![],
-            timezone: None,
-        };
-        let mut loaded = create(&paths, &new, Timestamp::UNIX_EPOCH).expect("create");
-        for n in 0..3 {
-            stage_member(&mut loaded, n);
-        }
-        loaded.journal.flush().expect("flush");
+        let (paths, mut loaded) = tenant_with_three_members(root.path());
         // The compaction's start: the journal rotated aside, what changed copied.
         loaded.journal.rotate().expect("rotate");
         let copy = loaded.state.dirty_copy();

@@ -218,6 +218,12 @@ mod tests {
         let line = AuditLine::chain(&entry, GENESIS_HASH);
         assert_eq!(hash, line.hash);
         assert_eq!(line.compute_hash(), hash, "the line verifies");
+        // What any tool can check: the line's own bytes, without its closing `,"hash":"…"`.
+        let text = String::from_utf8(out[b"earlier\n".len()..].to_vec()).expect("utf8");
+        let hashed = text
+            .trim_end()
+            .replace(&format!(",\"hash\":\"{hash}\""), "");
+        assert_eq!(hex::encode(Sha256::digest(hashed.as_bytes())), hash);
         assert_eq!(
             (line.seq, &line.diff, &line.prev_hash),
             (7, &diff, &GENESIS_HASH.to_owned())

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{TestServer, audit_lines, eventually};
 use majlis_actors::audit::verify_file;
+use majlis_actors::store::journal_records;
 use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -130,7 +131,8 @@ async fn acknowledged_writes_survive_kill_9_at_a_random_instant() {
             let text = std::fs::read_to_string(dir.join(file)).expect(file);
             serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{slug}/{file}: {e}"));
         }
-        let journal = std::fs::read_to_string(dir.join("journal.jsonl")).expect("journal");
+        let journal = std::fs::read(dir.join("journal.jsonl")).expect("journal");
+        let journal = String::from_utf8(journal_records(&journal).to_vec()).expect("utf-8");
         for line in journal.lines() {
             serde_json::from_str::<Value>(line).expect("journal line parses");
         }

@@ -237,13 +237,14 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
     let (lanes, t) = (Lanes::new(&base, options.concurrency), Arc::clone(&tenants));
     // The disk's own rate moves from one moment to the next (and just after a run the kernel
     // may still be writing its pages back), so it is measured before and after the run, and
-    // the higher of the two is the ceiling.
+    // the higher of the two is the ceiling. Two seconds each, one in a run shorter than four.
+    let window = (options.duration / 2).clamp(Duration::from_secs(1), Duration::from_secs(2));
     let disk_ceiling = || {
         server
             .data_dir
             .as_ref()
             .filter(|_| writes_share > 0)
-            .map_or(0.0, |d| ceilings::disk(d, Duration::from_secs(2)))
+            .map_or(0.0, |d| ceilings::disk(d, window))
     };
     let disk_before = disk_ceiling();
     let cpu_before = server.cpu_time();

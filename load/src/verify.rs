@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use majlis_actors::store::journal_records;
 use serde_json::Value;
 
 /// Every write but a new member carries a mark of this shape (the prefix, then ASCII letters and
@@ -168,14 +169,24 @@ pub fn check_files(data_dir: &Path, moment: Moment) -> Result<usize, VerifyError
                     .map_err(|e| broken(e.to_string()))?;
                 checked += 1;
             } else if name.ends_with(".jsonl") {
-                let text = std::fs::read_to_string(&path).map_err(|e| broken(e.to_string()))?;
+                let bytes = std::fs::read(&path).map_err(|e| broken(e.to_string()))?;
+                // A journal's records are followed by the zeros written ahead of them (which a
+                // rotated journal may keep after a crash too); nothing else may follow.
+                let (bytes, rest) = if name.starts_with("journal") {
+                    let records = journal_records(&bytes);
+                    let rest = &bytes[records.len()..];
+                    (records, rest.iter().filter(|b| **b != 0).count())
+                } else {
+                    (&bytes[..], 0)
+                };
+                let text = std::str::from_utf8(bytes).map_err(|e| broken(e.to_string()))?;
                 let may_be_cut = name == "journal.jsonl"
                     || (name == "audit.jsonl" && moment == Moment::AfterKill);
                 let complete = match text.rfind('\n') {
                     Some(end) => &text[..=end],
                     None => "",
                 };
-                if complete.len() < text.len() && !may_be_cut {
+                if (complete.len() < text.len() || rest > 0) && !may_be_cut {
                     return Err(broken("the last line is cut short".into()));
                 }
                 for line in complete.lines() {
@@ -312,6 +323,34 @@ mod tests {
         ));
         // Complete lines must parse whatever the moment.
         std::fs::write(tenant.join("audit.jsonl"), "{\"seq\":1,\n{\"se").expect("write");
+        assert!(matches!(
+            check_files(root.path(), Moment::AfterKill),
+            Err(VerifyError::BrokenFile { .. })
+        ));
+    }
+
+    #[test]
+    fn a_journal_may_end_in_zeros_and_only_the_live_one_in_a_cut_batch() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let tenant = root.path().join("tenants").join("acme");
+        std::fs::create_dir_all(&tenant).expect("dir");
+        let padded = |tail: &[u8]| [b"{\"seq\":1}\n".as_slice(), &[0; 64], tail].concat();
+        for name in ["journal.jsonl", "journal.prev.jsonl"] {
+            std::fs::write(tenant.join(name), padded(b"")).expect("write");
+        }
+        assert_eq!(check_files(root.path(), Moment::Settled), Ok(2));
+        // A batch cut short by a kill, a later page of it on disk before an earlier one.
+        std::fs::write(tenant.join("journal.jsonl"), padded(b"{\"seq\":2}\n")).expect("write");
+        assert_eq!(check_files(root.path(), Moment::AfterKill), Ok(2));
+        // The rotated journal was whole when it was rotated.
+        std::fs::write(tenant.join("journal.prev.jsonl"), padded(b"{\"s")).expect("write");
+        assert!(matches!(
+            check_files(root.path(), Moment::AfterKill),
+            Err(VerifyError::BrokenFile { .. })
+        ));
+        // A record that does not parse before the zeros is damage.
+        std::fs::write(tenant.join("journal.prev.jsonl"), padded(b"")).expect("write");
+        std::fs::write(tenant.join("journal.jsonl"), b"{\"seq\":\n\0\0").expect("write");
         assert!(matches!(
             check_files(root.path(), Moment::AfterKill),
             Err(VerifyError::BrokenFile { .. })

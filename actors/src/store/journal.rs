@@ -1,6 +1,7 @@
-//! The journal: one JSON line per acknowledged mutation, appended and fdatasync'ed in batches
-//! (group commit), replayed on activation, rotated aside while a snapshot that holds its records
-//! is written in the background, and emptied once a snapshot holds them all.
+//! The journal: one JSON line per acknowledged mutation, written and fdatasync'ed in batches
+//! (group commit) over zeros written ahead of them (`zeroed_tail`), replayed on activation,
+//! rotated aside while a snapshot that holds its records is written in the background, and
+//! emptied once a snapshot holds them all.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use super::StoreError;
 use super::outbox::{self, Notify, Outbox, Waiter};
 pub use super::recovery::{Recovered, previous_of};
+use super::zeroed_tail::Extent;
 
 /// A record that knows its place in the journal.
 pub trait Sequenced {
@@ -201,6 +203,7 @@ impl Journal {
             .and_then(|()| self.file.sync_all())
             .map_err(|e| StoreError::io(format!("journal {}", self.path.display()), e))?;
         held.records = 0;
+        held.extent = Extent::default();
         drop(held);
         if self.previous {
             self.lease()?.retire_previous()?;
@@ -224,12 +227,17 @@ impl Journal {
         if !held.is_settled() || held.failed.is_some() {
             return refuse("rotated with records not yet durable");
         }
+        // The rotated journal is only read from now on: its zeros go (recovery would pass over
+        // them if a crash brought them back, so this needs no fdatasync of its own).
+        self.file
+            .set_len(held.extent.end)
+            .map_err(|e| StoreError::io(context(), e))?;
         fs::rename(&self.path, previous_of(&self.path))
             .map_err(|e| StoreError::io(context(), e))?;
         self.previous = true;
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create_new(true)
             .open(&self.path)
             .map_err(|e| StoreError::io(context(), e))?;
@@ -239,6 +247,7 @@ impl Journal {
             .map_err(|e| StoreError::io(context(), e))?;
         self.file = file;
         held.records = 0;
+        held.extent = Extent::default();
         Ok(())
     }
 
@@ -630,6 +639,79 @@ mod tests {
             std::fs::read_to_string(&path).expect("read"),
             "{\"seq\":1,\"text\":\"a\"}\n"
         );
+    }
+
+    #[test]
+    fn batches_overwrite_the_zeros_ahead_and_a_crash_keeps_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let journal = flushed_journal(&path, 1..=3);
+        let len = std::fs::metadata(&path).expect("meta").len();
+        let bytes = std::fs::read(&path).expect("read");
+        let records = super::super::zeroed_tail::records_of(&bytes).len();
+        assert!(len > records as u64, "zeros are written ahead");
+        // Killed with the zeros in place: nothing torn, nothing cut, and the next batch goes
+        // after the last record without growing the file.
+        drop(journal);
+        let recovered = Journal::recover::<Rec>(&path).expect("recover");
+        assert_eq!((recovered.records.len(), recovered.torn_bytes), (3, 0));
+        let mut journal = recovered.journal;
+        journal.stage(&rec(4)).expect("stage");
+        journal.flush().expect("flush");
+        drop(journal);
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), len);
+        assert_eq!(seqs_of(&path), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_cut_batch_beyond_the_zeros_is_cut_with_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        drop(flushed_journal(&path, 1..=2));
+        // The later page of a batch reached the disk and the earlier one did not.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let records = super::super::zeroed_tail::records_of(&bytes).len();
+        bytes[records + 100..records + 121].copy_from_slice(b"{\"seq\":4,\"text\":\"d\"}\n");
+        std::fs::write(&path, &bytes).expect("write");
+        let recovered = Journal::recover::<Rec>(&path).expect("recover");
+        assert_eq!(recovered.records, vec![rec(1), rec(2)]);
+        assert_eq!(recovered.torn_bytes, 121);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len(),
+            records as u64,
+            "the file ends at the last record"
+        );
+        // What follows is written where the records end, and reads back in order.
+        let mut journal = recovered.journal;
+        journal.stage(&rec(3)).expect("stage");
+        journal.flush().expect("flush");
+        drop(journal);
+        assert_eq!(seqs_of(&path), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_rotated_journal_keeps_its_records_and_not_its_zeros() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = flushed_journal(&path, 1..=2);
+        journal.rotate().expect("rotate");
+        let rotated = std::fs::read(previous_of(&path)).expect("rotated");
+        assert_eq!(rotated, super::super::zeroed_tail::records_of(&rotated));
+        assert!(rotated.ends_with(b"\n"));
+        drop(journal);
+        // Had the crash come before the shorter length reached the disk, its zeros are passed
+        // over.
+        let mut padded = rotated.clone();
+        padded.extend_from_slice(&[0; 100]);
+        std::fs::write(previous_of(&path), &padded).expect("write");
+        assert_eq!(seqs_of(&path), vec![1, 2]);
+        // Anything else after them is damage: it was synced whole before it was rotated.
+        padded.extend_from_slice(b"{\"seq\":3,\"text\":\"c\"}\n");
+        std::fs::write(previous_of(&path), &padded).expect("write");
+        assert!(matches!(
+            Journal::recover::<Rec>(&path),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]

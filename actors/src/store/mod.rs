@@ -5,6 +5,7 @@ mod journal;
 mod outbox;
 mod recovery;
 mod snapshot;
+mod zeroed_tail;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 pub use journal::{Journal, Lease, Recovered, Sequenced, previous_of};
 pub use outbox::{Notify, Waiter};
 pub use snapshot::{load_snapshot, snapshot_bytes, snapshot_compact, write_snapshots};
+pub use zeroed_tail::records_of as journal_records;
 
 use crate::domain::Slug;
 

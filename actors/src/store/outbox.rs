@@ -1,15 +1,16 @@
 //! The journal's outbox and its writer: the tenant stages lines (and who waits for them) in the
-//! outbox; one writer on a blocking thread takes everything staged, appends it with one
-//! fdatasync, tells the waiters, and looks again at once, so the disk never waits for the
-//! tenant to come round to a finished batch. The writer stops when it finds nothing staged and
-//! is started again by the next line.
+//! outbox; one writer on a blocking thread takes everything staged, writes it after the last
+//! record (over zeros written ahead, see `zeroed_tail`) with one fdatasync, tells the waiters,
+//! and looks again at once, so the disk never waits for the tenant to come round to a finished
+//! batch. The writer stops when it finds nothing staged and is started again by the next line.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::StoreError;
+use super::zeroed_tail::Extent;
 
 /// Someone waiting for staged records: told `true` once every record staged before it is
 /// durable, or `false` when they never will be (the write failed).
@@ -36,6 +37,8 @@ pub(super) struct Outbox {
     pub(super) writing: bool,
     /// Complete records in the file.
     pub(super) records: u64,
+    /// Where they end, and how far the zeros after them go.
+    pub(super) extent: Extent,
     /// The highest seq the writer has made durable.
     pub(super) durable_through: u64,
     /// Why writing stopped for good: a failed write or fdatasync is never retried.
@@ -58,9 +61,10 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    pub(super) fn new(records: u64) -> Self {
+    pub(super) fn new(records: u64, extent: Extent) -> Self {
         Self {
             records,
+            extent,
             ..Self::default()
         }
     }
@@ -139,10 +143,10 @@ pub(super) fn lock(outbox: &Mutex<Outbox>) -> Result<MutexGuard<'_, Outbox>, Sto
     })
 }
 
-/// Takes everything staged and appends it with one write and one fdatasync, then tells its
-/// waiters. `Ok(false)` when nothing was staged: the waiters found there are told at once (all
-/// they waited for is durable), and with `stop` the writer is marked as stopped under the same
-/// lock that saw the outbox empty, so a line staged after it starts a new writer.
+/// Takes everything staged and writes it after the last record with one fdatasync, then tells
+/// its waiters. `Ok(false)` when nothing was staged: the waiters found there are told at once
+/// (all they waited for is durable), and with `stop` the writer is marked as stopped under the
+/// same lock that saw the outbox empty, so a line staged after it starts a new writer.
 pub(super) fn write_staged(
     file: &mut File,
     path: &Path,
@@ -170,25 +174,31 @@ pub(super) fn write_staged(
     let mut bytes = std::mem::replace(&mut held.staged, spare);
     let records = std::mem::take(&mut held.staged_records);
     let through = held.staged_through;
+    let extent = held.extent;
     let spare_waiting = std::mem::take(&mut held.spare_waiting);
     let mut waiting = std::mem::replace(&mut held.waiting, spare_waiting);
     #[cfg(feature = "fault-injection")]
     let fail = std::mem::take(&mut held.fail_next_flush);
     drop(held);
 
+    let write = |file: &mut File| {
+        let extent = extent.write(file, &bytes)?;
+        file.sync_data().map(|()| extent)
+    };
     #[cfg(feature = "fault-injection")]
     let written = if fail {
         Err(io::Error::other("injected fsync failure"))
     } else {
-        file.write_all(&bytes).and_then(|()| file.sync_data())
+        write(file)
     };
     #[cfg(not(feature = "fault-injection"))]
-    let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+    let written = write(file);
 
     let mut held = lock(outbox)?;
     match written {
-        Ok(()) => {
+        Ok(extent) => {
             held.records += records;
+            held.extent = extent;
             held.durable_through = through;
             drop(held);
             for waiter in waiting.drain(..) {
@@ -258,7 +268,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.jsonl");
         let mut file = File::create(&path).expect("create");
-        let outbox = Mutex::new(Outbox::new(0));
+        let outbox = Mutex::new(Outbox::new(0, Extent::default()));
         for seq in 1..=2 {
             stage(&outbox, seq);
             assert!(write_staged(&mut file, &path, &outbox, true).expect("written"));
@@ -282,8 +292,8 @@ mod tests {
         );
         drop(held);
         assert_eq!(
-            std::fs::read_to_string(&path).expect("read"),
-            "{\"seq\":1}\n{\"seq\":2}\n"
+            super::super::zeroed_tail::records_of(&std::fs::read(&path).expect("read")),
+            b"{\"seq\":1}\n{\"seq\":2}\n"
         );
     }
 }

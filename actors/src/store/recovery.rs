@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use super::StoreError;
 use super::journal::{Journal, Sequenced};
 use super::outbox::Outbox;
+use super::zeroed_tail::{Extent, Written};
 
 /// From this many lines on, recovery parses on a second thread while it applies.
 pub(super) const PARSE_APART_FROM: usize = 4096;
@@ -60,8 +61,9 @@ fn open_locked(path: &Path) -> Result<File, StoreError> {
     for _ in 0..REOPEN_ATTEMPTS {
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create(true)
+            .truncate(false)
             .open(path)
             .map_err(|e| StoreError::io(context(), e))?;
         // One writer at a time: a batch still being written by an actor that has stopped (a
@@ -137,26 +139,39 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(StoreError::io(format!("journal {}", rotated.display()), e)),
         };
-        if let Some(bytes) = &earlier
-            && bytes.last().is_some_and(|b| *b != b'\n')
-        {
-            // It was fdatasync'ed whole before it was rotated: a cut line is damage.
-            return Err(StoreError::Corrupt {
-                file: rotated.display().to_string(),
-                line: bytes.split(|b| *b == b'\n').count() as u64,
-                reason: "the rotated journal ends in a cut line".into(),
-            });
+        if let Some(bytes) = &earlier {
+            let written = Written::of(bytes);
+            if written.torn > 0 {
+                // It was fdatasync'ed whole before it was rotated: a cut line is damage (zeros
+                // written ahead of its records are not).
+                return Err(StoreError::Corrupt {
+                    file: rotated.display().to_string(),
+                    line: bytes[..written.complete].split(|b| *b == b'\n').count() as u64,
+                    reason: "the rotated journal ends in a cut line".into(),
+                });
+            }
         }
+        let earlier = earlier.map(|mut bytes| {
+            bytes.truncate(Written::of(&bytes).complete);
+            bytes
+        });
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| StoreError::io(context(), e))?;
 
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let torn_bytes = (bytes.len() - complete) as u64;
+        let Written { complete, torn } = Written::of(&bytes);
+        let torn_bytes = torn as u64;
+        let mut extent = Extent {
+            end: complete as u64,
+            len: bytes.len() as u64,
+        };
         if torn_bytes > 0 {
-            file.set_len(complete as u64)
+            // A batch cut short: gone, zeros written ahead and all, so that no byte of it can
+            // ever be taken for a record.
+            file.set_len(extent.end)
                 .and_then(|()| file.sync_all())
                 .map_err(|e| StoreError::io(context(), e))?;
+            extent.len = extent.end;
         }
 
         let mut count = 0u64;
@@ -221,7 +236,7 @@ impl Journal {
         let journal = Journal {
             file,
             path: path.to_owned(),
-            outbox: Arc::new(Mutex::new(Outbox::new(count))),
+            outbox: Arc::new(Mutex::new(Outbox::new(count, extent))),
             writer: None,
             notify: None,
             previous: earlier.is_some(),

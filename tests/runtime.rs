@@ -469,6 +469,68 @@ async fn a_torn_journal_tail_is_cut_and_everything_acknowledged_stays() {
 }
 
 #[tokio::test]
+async fn zeros_where_acknowledged_records_were_fail_the_tenant_and_cut_nothing() {
+    let mut server = TestServer::start().await;
+    let temp = server.take_temp();
+    server.create_tenant("acme", "pro").await;
+    for i in 0..5 {
+        server
+            .add_member("acme", &format!("M{i}"), &format!("m{i}@acme.om"))
+            .await
+            .expect("post");
+    }
+    let dir = server.tenant_dir("acme");
+    eventually(
+        "the trail holds every write",
+        Duration::from_secs(10),
+        || async {
+            let created = audit_lines(&dir)
+                .iter()
+                .filter(|l| l["action"] == "member.create")
+                .count();
+            (created == 5).then_some(())
+        },
+    )
+    .await;
+    let data = server.kill9().await;
+    // The disk gives back zeros where the second record was: what follows is not a torn batch.
+    let journal = dir.join("journal.jsonl");
+    let mut bytes = std::fs::read(&journal).expect("journal");
+    let second = journal_records(&bytes)
+        .iter()
+        .position(|b| *b == b'\n')
+        .expect("a record")
+        + 1;
+    bytes[second..second + 16].fill(0);
+    std::fs::write(&journal, &bytes).expect("damage");
+
+    let server = TestServer::start_in(&data, &[]).await;
+    let response = server
+        .tenant("acme", Method::GET, "/api/tenant")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "tenant_unavailable".into())
+    );
+    let view = server.inspect("acme").await;
+    assert_eq!(view["state"], "failed");
+    assert!(
+        view["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("was acknowledged")),
+        "{view}"
+    );
+    assert_eq!(
+        std::fs::read(&journal).expect("journal"),
+        bytes,
+        "nothing cut"
+    );
+    drop(temp);
+}
+
+#[tokio::test]
 async fn a_damaged_snapshot_fails_only_its_own_tenant() {
     let mut server = TestServer::start().await;
     let temp = server.take_temp();

@@ -690,6 +690,32 @@ mod tests {
     }
 
     #[test]
+    fn zeros_where_acknowledged_records_were_are_corruption_not_a_torn_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        drop(flushed_journal(&path, 1..=3));
+        // The disk gave back zeros for the synced second record.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let second = bytes.iter().position(|b| *b == b'\n').expect("line") + 1;
+        bytes[second..second + 8].fill(0);
+        std::fs::write(&path, &bytes).expect("write");
+        // Seq 3 is known to be acknowledged (the audit trail holds it): nothing is cut.
+        let err = Journal::recover_each::<Rec>(&path, 3, |_, _| Ok(())).expect_err("corrupt");
+        assert!(
+            matches!(&err, StoreError::Corrupt { reason, .. } if reason.contains("seq 3 was acknowledged")),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            bytes,
+            "the file is left as it is"
+        );
+        // Without that knowledge it is a batch cut short, and only seq 1 stays.
+        let recovered = Journal::recover::<Rec>(&path).expect("recover");
+        assert_eq!(recovered.records, vec![rec(1)]);
+    }
+
+    #[test]
     fn a_rotated_journal_keeps_its_records_and_not_its_zeros() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.jsonl");

@@ -185,9 +185,12 @@ pub(super) fn write_staged(
         let extent = extent.write(file, &bytes)?;
         file.sync_data().map(|()| extent)
     };
+    // An injected failure writes the batch and then fails as a failed fdatasync would.
     #[cfg(feature = "fault-injection")]
     let written = if fail {
-        Err(io::Error::other("injected fsync failure"))
+        extent
+            .write(file, &bytes)
+            .and_then(|_| Err(io::Error::other("injected fsync failure")))
     } else {
         write(file)
     };
@@ -216,6 +219,12 @@ pub(super) fn write_staged(
         }
         Err(e) => {
             let err = StoreError::io(format!("journal {}", path.display()), e);
+            // Its callers are told it failed, so none of it may come back when the journal is
+            // read again: the file is cut where the durable records end (as far as the disk still
+            // takes a change; a crash before this reaches it leaves the batch to recovery).
+            if let Err(cut) = file.set_len(extent.end).and_then(|()| file.sync_all()) {
+                tracing::error!(journal = %path.display(), error = %cut, "a failed batch could not be cut off");
+            }
             held.failed = Some(err.to_string());
             held.writing = false;
             let rest = std::mem::take(&mut held.waiting);

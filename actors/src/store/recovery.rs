@@ -1,6 +1,7 @@
 //! Recovery of a tenant's journal on activation: its lock taken (and followed across a rotation),
-//! the rotated journal and the current one read as one sequence, a torn last line cut off, and
-//! any other damage reported as corruption.
+//! the rotated journal and the current one read as one sequence, a batch cut short by a crash cut
+//! off (never where acknowledged records would go with it), and any other damage reported as
+//! corruption.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read};
@@ -111,7 +112,7 @@ impl Journal {
         path: &Path,
     ) -> Result<Recovered<R>, StoreError> {
         let mut records = Vec::new();
-        let (journal, torn_bytes) = Self::recover_each(path, |record: R, _line: &[u8]| {
+        let (journal, torn_bytes) = Self::recover_each(path, 0, |record: R, _line: &[u8]| {
             records.push(record);
             Ok(())
         })?;
@@ -126,8 +127,15 @@ impl Journal {
     /// all, with its line (so that a caller may read only part of each record and return to the
     /// whole line when it needs it); `on_record` may refuse a record (corruption). Answers the
     /// journal and the torn bytes.
+    ///
+    /// `acknowledged_through`: a seq known to have been acknowledged that only the journal holds
+    /// (the audit trail's last, when it is past every snapshot; else 0). A torn tail is cut only
+    /// if the records before it reach that far: otherwise what looks torn holds acknowledged
+    /// records (zeros where synced records were: the disk lost them), and it is reported as
+    /// corruption with the file left as it is.
     pub fn recover_each<R: DeserializeOwned + Sequenced + Send>(
         path: &Path,
+        acknowledged_through: u64,
         mut on_record: impl FnMut(R, &[u8]) -> Result<(), String>,
     ) -> Result<(Journal, u64), StoreError> {
         let context = || format!("journal {}", path.display());
@@ -165,14 +173,6 @@ impl Journal {
             end: complete as u64,
             len: bytes.len() as u64,
         };
-        if torn_bytes > 0 {
-            // A batch cut short: gone, zeros written ahead and all, so that no byte of it can
-            // ever be taken for a record.
-            file.set_len(extent.end)
-                .and_then(|()| file.sync_all())
-                .map_err(|e| StoreError::io(context(), e))?;
-            extent.len = extent.end;
-        }
 
         let mut count = 0u64;
         let mut previous: Option<u64> = None;
@@ -232,6 +232,25 @@ impl Journal {
                 }
                 Ok(())
             })?;
+        }
+        if torn_bytes > 0 {
+            let last = previous.unwrap_or(0);
+            if last < acknowledged_through {
+                return Err(StoreError::Corrupt {
+                    file: path.display().to_string(),
+                    line: bytes[..complete].split(|b| *b == b'\n').count() as u64,
+                    reason: format!(
+                        "the complete records end at seq {last}, before {torn_bytes} bytes that \
+                         are not, but seq {acknowledged_through} was acknowledged"
+                    ),
+                });
+            }
+            // A batch cut short: gone, zeros written ahead and all, so that no byte of it can
+            // ever be taken for a record.
+            file.set_len(extent.end)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| StoreError::io(context(), e))?;
+            extent.len = extent.end;
         }
         let journal = Journal {
             file,

@@ -27,22 +27,23 @@ pub struct Extent {
 }
 
 impl Extent {
-    /// Writes `bytes` at the end of the records and, when they reach past the zeros, more zeros
-    /// after them; answers the extent once they are written (not yet synced).
+    /// Writes `bytes` at the end of the records, and first, when they reach past the zeros, more
+    /// zeros from there on: a full disk then refuses the zeros, before any of the batch is in the
+    /// file. Answers the extent once they are written (not yet synced).
     pub fn write(self, file: &File, bytes: &[u8]) -> io::Result<Extent> {
-        file.write_all_at(bytes, self.end)?;
         let end = self.end + bytes.len() as u64;
-        if end <= self.len {
-            return Ok(Extent { end, len: self.len });
+        let mut len = self.len;
+        if end > self.len {
+            let ahead = end.clamp(MIN_AHEAD, MAX_AHEAD);
+            len = (end + ahead).next_multiple_of(MIN_AHEAD);
+            let mut at = self.len.max(self.end);
+            while at < len {
+                let n = (len - at).min(ZEROS.len() as u64);
+                file.write_all_at(&ZEROS[..n as usize], at)?;
+                at += n;
+            }
         }
-        let ahead = end.clamp(MIN_AHEAD, MAX_AHEAD);
-        let len = (end + ahead).next_multiple_of(MIN_AHEAD);
-        let mut at = end;
-        while at < len {
-            let n = (len - at).min(ZEROS.len() as u64);
-            file.write_all_at(&ZEROS[..n as usize], at)?;
-            at += n;
-        }
+        file.write_all_at(bytes, self.end)?;
         Ok(Extent { end, len })
     }
 }

@@ -157,8 +157,17 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
     let newest_snapshot = seqs.into_iter().max().unwrap_or(0);
     let mut unaudited = Vec::new();
     let mut first = true;
-    let (journal, torn_bytes) =
-        Journal::recover_each(&paths.journal(), |record: Replayed, line: &[u8]| {
+    // A record the trail holds and no snapshot does must be in the journal: what follows a hole
+    // before it is not a torn batch, and is not cut.
+    let acknowledged = if audited > newest_snapshot {
+        audited
+    } else {
+        0
+    };
+    let (journal, torn_bytes) = Journal::recover_each(
+        &paths.journal(),
+        acknowledged,
+        |record: Replayed, line: &[u8]| {
             // Compaction writes the changed files at the last seq, then empties the journal, so the
             // journal always continues from the newest snapshot; a gap means lost records.
             if std::mem::take(&mut first) && record.seq > newest_snapshot + 1 {
@@ -175,7 +184,8 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
                 unaudited.push(whole);
             }
             Ok(())
-        })?;
+        },
+    )?;
     Ok(Loaded {
         state,
         journal,

@@ -468,6 +468,28 @@ async fn a_torn_journal_tail_is_cut_and_everything_acknowledged_stays() {
     drop(temp);
 }
 
+/// The tenant answers 503 `tenant_unavailable`, and the operator sees it failed for a reason
+/// that names `cause`.
+async fn assert_failed(server: &TestServer, slug: &str, cause: &str) {
+    let response = server
+        .tenant(slug, Method::GET, "/api/tenant")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "tenant_unavailable".into())
+    );
+    let view = server.inspect(slug).await;
+    assert_eq!(view["state"], "failed");
+    assert!(
+        view["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(cause)),
+        "{view}"
+    );
+}
+
 #[tokio::test]
 async fn zeros_where_acknowledged_records_were_fail_the_tenant_and_cut_nothing() {
     let mut server = TestServer::start().await;
@@ -505,23 +527,7 @@ async fn zeros_where_acknowledged_records_were_fail_the_tenant_and_cut_nothing()
     std::fs::write(&journal, &bytes).expect("damage");
 
     let server = TestServer::start_in(&data, &[]).await;
-    let response = server
-        .tenant("acme", Method::GET, "/api/tenant")
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(
-        error_code(response).await,
-        (StatusCode::SERVICE_UNAVAILABLE, "tenant_unavailable".into())
-    );
-    let view = server.inspect("acme").await;
-    assert_eq!(view["state"], "failed");
-    assert!(
-        view["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("was acknowledged")),
-        "{view}"
-    );
+    assert_failed(&server, "acme", "was acknowledged").await;
     assert_eq!(
         std::fs::read(&journal).expect("journal"),
         bytes,
@@ -545,23 +551,7 @@ async fn a_damaged_snapshot_fails_only_its_own_tenant() {
     std::fs::write(broken_dir.join("members.json"), "{\"seq\": 1, \"data\": {").expect("damage");
 
     let server = TestServer::start_in(&data, &[]).await;
-    let response = server
-        .tenant("broken", Method::GET, "/api/tenant")
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(
-        error_code(response).await,
-        (StatusCode::SERVICE_UNAVAILABLE, "tenant_unavailable".into())
-    );
-    let view = server.inspect("broken").await;
-    assert_eq!(view["state"], "failed");
-    assert!(
-        view["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("members.json")),
-        "{view}"
-    );
+    assert_failed(&server, "broken", "members.json").await;
     assert_eq!(server.members("healthy").await.len(), 1);
     let health: Value = server
         .get("/api/almajlis/health.json")

@@ -181,21 +181,15 @@ pub(super) fn write_staged(
     let fail = std::mem::take(&mut held.fail_next_flush);
     drop(held);
 
-    let write = |file: &mut File| {
-        let extent = extent.write(file, &bytes)?;
-        file.sync_data().map(|()| extent)
-    };
     // An injected failure writes the batch and then fails as a failed fdatasync would.
-    #[cfg(feature = "fault-injection")]
-    let written = if fail {
-        extent
-            .write(file, &bytes)
-            .and_then(|_| Err(io::Error::other("injected fsync failure")))
-    } else {
-        write(file)
-    };
     #[cfg(not(feature = "fault-injection"))]
-    let written = write(file);
+    let fail = false;
+    let written = extent.write(file, &bytes).and_then(|extent| {
+        if fail {
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        file.sync_data().map(|()| extent)
+    });
 
     let mut held = lock(outbox)?;
     match written {
@@ -223,7 +217,8 @@ pub(super) fn write_staged(
             // read again: the file is cut where the durable records end (as far as the disk still
             // takes a change; a crash before this reaches it leaves the batch to recovery).
             if let Err(cut) = file.set_len(extent.end).and_then(|()| file.sync_all()) {
-                tracing::error!(journal = %path.display(), error = %cut, "a failed batch could not be cut off");
+                let journal = path.display();
+                tracing::error!(%journal, error = %cut, "a failed batch could not be cut off");
             }
             held.failed = Some(err.to_string());
             held.writing = false;

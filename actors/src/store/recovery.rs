@@ -142,12 +142,12 @@ impl Journal {
         let mut file = open_locked(path)?;
         // Read after the lock: a compaction that held it has retired the rotated journal or not.
         let rotated = previous_of(path);
-        let earlier = match fs::read(&rotated) {
+        let mut earlier = match fs::read(&rotated) {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(StoreError::io(format!("journal {}", rotated.display()), e)),
         };
-        if let Some(bytes) = &earlier {
+        if let Some(bytes) = &mut earlier {
             let written = Written::of(bytes);
             if written.torn > 0 {
                 // It was fdatasync'ed whole before it was rotated: a cut line is damage (zeros
@@ -158,11 +158,8 @@ impl Journal {
                     reason: "the rotated journal ends in a cut line".into(),
                 });
             }
+            bytes.truncate(written.complete);
         }
-        let earlier = earlier.map(|mut bytes| {
-            bytes.truncate(Written::of(&bytes).complete);
-            bytes
-        });
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| StoreError::io(context(), e))?;

@@ -59,6 +59,7 @@ pub struct Written {
 }
 
 impl Written {
+    /// Reads a journal file's bytes: the records end at the last newline before the first zero.
     pub fn of(bytes: &[u8]) -> Self {
         let complete = memchr::memrchr(b'\n', &bytes[..before_zeros(bytes)]).map_or(0, |i| i + 1);
         let torn = bytes[complete..]

@@ -1,5 +1,7 @@
 //! Wire types: what the API accepts and answers, kept apart from the runtime's own types.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use majlis_actors::catalog::Plan;
 use majlis_actors::domain::{Email, HostName, MemberId, Phone, Slug};
@@ -112,31 +114,50 @@ impl From<TenantFace> for FaceOut {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct MemberOut {
-    pub id: MemberId,
-    pub name: String,
-    pub email: Option<Email>,
-    pub phone: Option<Phone>,
-    pub role: String,
-    pub status: &'static str,
-    pub created_at: Timestamp,
+/// A member as the API shows it, written straight from the tenant's shared copy.
+#[derive(Debug)]
+pub struct MemberOut(Arc<Member>);
+
+/// The fields of [`MemberOut`] on the wire.
+#[derive(Serialize)]
+struct MemberFields<'a> {
+    id: MemberId,
+    name: &'a str,
+    email: Option<&'a Email>,
+    phone: Option<&'a Phone>,
+    role: &'a str,
+    status: &'static str,
+    created_at: Timestamp,
 }
 
-impl From<Member> for MemberOut {
-    fn from(member: Member) -> Self {
-        MemberOut {
+impl Serialize for MemberOut {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let member = &*self.0;
+        MemberFields {
             id: member.id,
-            name: member.name,
-            email: member.email,
-            phone: member.phone,
-            role: member.role,
+            name: &member.name,
+            email: member.email.as_ref(),
+            phone: member.phone.as_ref(),
+            role: &member.role,
             status: match member.status {
                 MemberStatus::Active => "active",
                 MemberStatus::Disabled => "disabled",
             },
             created_at: member.created_at,
         }
+        .serialize(serializer)
+    }
+}
+
+impl From<Arc<Member>> for MemberOut {
+    fn from(member: Arc<Member>) -> Self {
+        MemberOut(member)
+    }
+}
+
+impl From<Member> for MemberOut {
+    fn from(member: Member) -> Self {
+        MemberOut(Arc::new(member))
     }
 }
 

@@ -210,8 +210,8 @@ pub struct MeView {
 #[derive(Debug)]
 pub enum Reply {
     Face(TenantFace),
-    Members(Vec<Member>),
-    Member(Member),
+    Members(Vec<std::sync::Arc<Member>>),
+    Member(std::sync::Arc<Member>),
     Meta(TenantMeta),
     Me(Box<MeView>),
     Flow {

@@ -1,6 +1,8 @@
 //! How the tenant decides member, role, feature, key and status requests: validation against the
 //! current state, and the one journal record each change becomes.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 
 use super::auth::{Caller, new_key_secret, random_token, sha256_hex};
@@ -27,7 +29,10 @@ impl TenantState {
     }
 
     fn member(&self, id: &MemberId) -> Result<&Member, TenantError> {
-        self.members.get(id).ok_or(TenantError::NotFound("member"))
+        self.members
+            .get(id)
+            .map(|m| &**m)
+            .ok_or(TenantError::NotFound("member"))
     }
 
     /// Decides what a request means against the current state, without changing it. Access
@@ -108,7 +113,7 @@ impl TenantState {
                     MemberStatus::Disabled
                 };
                 if member.status == old.status {
-                    return Ok(Decision::read(Reply::Member(member)));
+                    return Ok(Decision::read(Reply::Member(Arc::new(member))));
                 }
                 if !active {
                     member.epoch += 1;
@@ -228,13 +233,14 @@ impl TenantState {
     }
 
     fn member_change(&self, action: &'static str, old: &Member, member: Member) -> Decision {
+        let member = Arc::new(member);
         let change = Change {
             action,
             module: "members",
             target: member.id.to_string(),
-            diff: field_diff(Some(old), Some(&member)),
+            diff: field_diff(Some(old), Some(&*member)),
             op: Op::UpdateMember {
-                member: member.clone(),
+                member: Arc::clone(&member),
             },
         };
         Decision::write(change, Reply::Member(member))
@@ -304,7 +310,7 @@ impl TenantState {
             )));
         }
         self.check_contacts_free(new.email.as_ref(), new.phone.as_ref(), None)?;
-        let member = Member {
+        let member = Arc::new(Member {
             id: MemberId::generate(),
             name: new.name.trim().to_owned(),
             email: new.email,
@@ -313,14 +319,14 @@ impl TenantState {
             status: MemberStatus::Active,
             created_at: now,
             epoch: 0,
-        };
+        });
         let change = Change {
             action: "member.create",
             module: "members",
             target: member.id.to_string(),
-            diff: field_diff(None, Some(&member)),
+            diff: field_diff(None, Some(&*member)),
             op: Op::AddMember {
-                member: member.clone(),
+                member: Arc::clone(&member),
             },
         };
         Ok(Decision::write(change, Reply::Member(member)))
@@ -360,7 +366,7 @@ impl TenantState {
             member.epoch += 1;
         }
         if &member == old {
-            return Ok(Decision::read(Reply::Member(member)));
+            return Ok(Decision::read(Reply::Member(Arc::new(member))));
         }
         Ok(self.member_change("member.update", old, member))
     }

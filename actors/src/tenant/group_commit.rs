@@ -58,7 +58,7 @@ impl TenantActorState {
         let audit = live
             .journal
             .stage_with(seq, waiter, |out| record.write_line(out))?;
-        live.state.apply(seq, &record.op);
+        live.state.apply(seq, record.op);
         live.pending.staged_audit.push(audit);
         live.journal.write_behind()?;
         Ok(())

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -111,8 +112,9 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
         load_snapshot::<Features>(&paths.features())?.ok_or_else(|| missing("features.json"))?;
     let (roles_seq, roles) =
         load_snapshot::<RoleMatrix>(&paths.roles())?.ok_or_else(|| missing("roles.json"))?;
-    let (members_seq, members) = load_snapshot::<BTreeMap<MemberId, Member>>(&paths.members())?
-        .ok_or_else(|| missing("members.json"))?;
+    let (members_seq, members) =
+        load_snapshot::<BTreeMap<MemberId, Arc<Member>>>(&paths.members())?
+            .ok_or_else(|| missing("members.json"))?;
     // Files that later versions added start empty for tenants made before them.
     let (auth_seq, auth) = load_snapshot::<AuthData>(&paths.auth())?.unwrap_or_default();
     let (keys_seq, keys) = load_snapshot(&paths.keys())?.unwrap_or_default();
@@ -176,7 +178,7 @@ pub fn load(paths: &TenantPaths) -> Result<Loaded, LoadError> {
                     record.seq
                 ));
             }
-            state.apply(record.seq, &record.op);
+            state.apply(record.seq, record.op);
             if record.seq > audited {
                 // Only the few records the trail lacks are read whole, audit facts included.
                 let whole: JournalRecord =
@@ -296,11 +298,13 @@ mod tests {
             module: "members",
             target: member.id.to_string(),
             diff: crate::audit::Diff::none(),
-            op: Op::AddMember { member },
+            op: Op::AddMember {
+                member: Arc::new(member),
+            },
         };
         let record = change.into_record(seq, Timestamp::UNIX_EPOCH, Principal::System, None);
         loaded.journal.stage(&record).expect("stage");
-        loaded.state.apply(seq, &record.op);
+        loaded.state.apply(seq, record.op);
     }
 
     /// A new tenant in `root` whose journal holds three member creations, flushed.

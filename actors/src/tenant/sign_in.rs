@@ -5,7 +5,9 @@ use jiff::Timestamp;
 
 use super::auth::{equal_hashes, keyed_hash, random_token, sha256_hex};
 use super::commands::{Change, Decision, Effect, Reply, Secret, after};
-use super::state::{Channel, MAX_FLOW_TRIES, MemberStatus, Op, OtpFlow, Session, TenantState};
+use super::state::{
+    Channel, MAX_FLOW_TRIES, Member, MemberStatus, Op, OtpFlow, Session, TenantState,
+};
 use crate::audit::Diff;
 use crate::config::AuthConfig;
 use crate::domain::{Email, Identity, OtpCode};
@@ -183,7 +185,7 @@ impl TenantState {
                     change: Some(change),
                     reply: Ok(Reply::SignedIn {
                         token,
-                        member: member.clone(),
+                        member: Member::clone(member),
                     }),
                     effect: None,
                 }

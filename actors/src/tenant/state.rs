@@ -1,6 +1,7 @@
 //! `TenantState`: the tenant's collections in memory, and how a journal record changes them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -184,11 +185,11 @@ pub enum Op {
         status: TenantStatus,
     },
     AddMember {
-        member: Member,
+        member: Arc<Member>,
     },
     /// The whole member as it is now (name, contact, role, status, epoch).
     UpdateMember {
-        member: Member,
+        member: Arc<Member>,
     },
     SetRoles {
         roles: RoleMatrix,
@@ -292,8 +293,10 @@ pub const MAX_FLOW_TRIES: u8 = 5;
 pub struct TenantState {
     pub meta: TenantMeta,
     pub features: Features,
-    pub roles: std::sync::Arc<RoleMatrix>,
-    pub members: BTreeMap<MemberId, Member>,
+    pub roles: Arc<RoleMatrix>,
+    /// Shared with the answers that show them and with a snapshot's copy, so neither copies a
+    /// member.
+    pub members: BTreeMap<MemberId, Arc<Member>>,
     pub auth: AuthData,
     pub keys: BTreeMap<String, ApiKey>,
     pub workspace: Workspace,
@@ -349,7 +352,7 @@ impl TenantState {
     }
 
     /// Applies a journaled op unless its collection already includes it.
-    pub fn apply(&mut self, seq: u64, op: &Op) {
+    pub fn apply(&mut self, seq: u64, op: Op) {
         self.last_seq = self.last_seq.max(seq);
         let Some(collection) = op.collection() else {
             return;
@@ -360,37 +363,38 @@ impl TenantState {
         }
         match op {
             Op::Created | Op::Accessed => {}
-            Op::SetStatus { status } => self.meta.status = *status,
+            Op::SetStatus { status } => self.meta.status = status,
             Op::AddMember { member } | Op::UpdateMember { member } => {
-                if let Some(old) = self.members.get(&member.id) {
-                    for key in contact_keys(old) {
+                let old = self.members.get(&member.id);
+                if old.is_none_or(|old| old.email != member.email || old.phone != member.phone) {
+                    for key in old.into_iter().flat_map(|old| contact_keys(old)) {
                         self.contacts.remove(&key);
                     }
+                    for key in contact_keys(&member) {
+                        self.contacts.insert(key, member.id);
+                    }
                 }
-                for key in contact_keys(member) {
-                    self.contacts.insert(key, member.id);
-                }
-                self.members.insert(member.id, member.clone());
+                self.members.insert(member.id, member);
             }
             Op::SetRoles { roles } => {
-                self.roles = crate::catalog::Catalog::get().share_roles(roles.clone());
+                self.roles = crate::catalog::Catalog::get().share_roles(roles);
             }
-            Op::SetFeatures { features } => self.features = features.clone(),
+            Op::SetFeatures { features } => self.features = features,
             Op::OtpIssued { flow_id, flow } => {
-                self.auth.flows.insert(flow_id.clone(), flow.clone());
+                self.auth.flows.insert(flow_id, flow);
             }
             Op::OtpFailed {
                 flow_id,
                 identity,
                 locked_until,
             } => {
-                if let Some(flow) = self.auth.flows.get_mut(flow_id) {
+                if let Some(flow) = self.auth.flows.get_mut(&flow_id) {
                     flow.tries = flow.tries.saturating_add(1);
                 }
-                let lockout = self.auth.lockouts.entry(identity.clone()).or_default();
+                let lockout = self.auth.lockouts.entry(identity).or_default();
                 lockout.failures = lockout.failures.saturating_add(1);
                 if locked_until.is_some() {
-                    lockout.locked_until = *locked_until;
+                    lockout.locked_until = locked_until;
                     lockout.failures = 0;
                 }
             }
@@ -400,69 +404,61 @@ impl TenantState {
                 session_hash,
                 session,
             } => {
-                if let Some(flow) = self.auth.flows.get_mut(flow_id) {
+                if let Some(flow) = self.auth.flows.get_mut(&flow_id) {
                     flow.used = true;
                 }
-                self.auth.lockouts.remove(identity);
-                self.auth
-                    .sessions
-                    .insert(session_hash.clone(), session.clone());
+                self.auth.lockouts.remove(&identity);
+                self.auth.sessions.insert(session_hash, session);
             }
             Op::SignedOut { session_hash } => {
-                self.auth.sessions.remove(session_hash);
+                self.auth.sessions.remove(&session_hash);
             }
             Op::KeyCreated { key } => {
-                self.keys.insert(key.id.clone(), key.clone());
+                self.keys.insert(key.id.clone(), key);
             }
             Op::KeyRotated {
                 id,
                 secret_hash,
                 at,
             } => {
-                if let Some(key) = self.keys.get_mut(id) {
-                    key.secret_hash = secret_hash.clone();
-                    key.rotated_at = Some(*at);
+                if let Some(key) = self.keys.get_mut(&id) {
+                    key.secret_hash = secret_hash;
+                    key.rotated_at = Some(at);
                 }
             }
             Op::KeyDeleted { id } => {
-                self.keys.remove(id);
+                self.keys.remove(&id);
             }
             Op::BoardSaved { board } => {
-                self.workspace
-                    .boards
-                    .insert(board.id.clone(), board.clone());
+                self.workspace.boards.insert(board.id.clone(), board);
             }
             Op::MeetingSaved { meeting } => {
-                self.workspace
-                    .meetings
-                    .insert(meeting.id.clone(), (**meeting).clone());
+                self.workspace.meetings.insert(meeting.id.clone(), *meeting);
             }
             Op::RsvpSet {
                 meeting,
                 member,
                 rsvp,
-            } => self.change_meeting(meeting, |m| {
-                m.rsvps.insert(*member, rsvp.clone());
+            } => self.change_meeting(&meeting, |m| {
+                m.rsvps.insert(member, rsvp);
             }),
             Op::AttendanceSet {
                 meeting,
                 member,
                 attendance,
-            } => self.change_meeting(meeting, |m| {
-                m.attendance.insert(*member, attendance.clone());
+            } => self.change_meeting(&meeting, |m| {
+                m.attendance.insert(member, attendance);
             }),
-            Op::AgendaItemSet { meeting, item } => self.change_meeting(meeting, |m| {
+            Op::AgendaItemSet { meeting, item } => self.change_meeting(&meeting, |m| {
                 if let Some(slot) = m.agenda.iter_mut().find(|i| i.id == item.id) {
-                    *slot = item.clone();
+                    *slot = item;
                 }
             }),
             Op::ActionSaved { action } => {
-                self.workspace
-                    .actions
-                    .insert(action.id.clone(), action.clone());
+                self.workspace.actions.insert(action.id.clone(), action);
             }
             Op::CalendarRotated { member } => {
-                *self.workspace.calendar.entry(*member).or_default() += 1;
+                *self.workspace.calendar.entry(member).or_default() += 1;
             }
         }
         self.seqs[i] = seq;
@@ -486,13 +482,17 @@ impl TenantState {
     ) -> Option<&Member> {
         let by_email = email.and_then(|e| self.contacts.get(&format!("email:{e}")));
         let by_phone = phone.and_then(|p| self.contacts.get(&format!("phone:{p}")));
-        by_email.or(by_phone).and_then(|id| self.members.get(id))
+        by_email
+            .or(by_phone)
+            .and_then(|id| self.members.get(id))
+            .map(|m| &**m)
     }
 
     pub fn member_by_identity(&self, identity: &str) -> Option<&Member> {
         self.contacts
             .get(identity)
             .and_then(|id| self.members.get(id))
+            .map(|m| &**m)
     }
 
     /// Drops what can never be used again: expired or spent flows, expired sessions and

@@ -99,10 +99,10 @@ pub async fn members_csv(
     let rows = members.into_iter().map(|m| {
         vec![
             m.id.to_string(),
-            m.name,
+            m.name.clone(),
             opt(&m.email),
             opt(&m.phone),
-            m.role,
+            m.role.clone(),
             snake(&m.status),
             m.created_at.to_string(),
         ]

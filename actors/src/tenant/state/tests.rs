@@ -8,14 +8,14 @@ fn replay_skips_what_a_collection_already_holds() {
     state.seqs = [5, 0, 0, 3, 0, 0, 0, 0, 0, 0];
     state.apply(
         4,
-        &Op::SetStatus {
+        Op::SetStatus {
             status: TenantStatus::Disabled,
         },
     );
     assert!(state.is_enabled(), "tenant.json already includes seq 4");
     state.apply(
         6,
-        &Op::SetStatus {
+        Op::SetStatus {
             status: TenantStatus::Disabled,
         },
     );
@@ -49,7 +49,7 @@ fn an_answer_is_journaled_alone_and_replays_onto_its_meeting() {
     }
     state.apply(
         1,
-        &Op::MeetingSaved {
+        Op::MeetingSaved {
             meeting: Box::new(meeting),
         },
     );
@@ -65,7 +65,7 @@ fn an_answer_is_journaled_alone_and_replays_onto_its_meeting() {
         "the journal line holds the answer alone: {line}"
     );
     let replayed: Op = serde_json::from_str(&line).expect("parses");
-    state.apply(2, &replayed);
+    state.apply(2, replayed.clone());
     let mark = Op::AttendanceSet {
         meeting: "g_1".into(),
         member,
@@ -74,9 +74,9 @@ fn an_answer_is_journaled_alone_and_replays_onto_its_meeting() {
             proxy_holder: None,
         },
     };
-    state.apply(3, &mark);
+    state.apply(3, mark);
     // Replay over a snapshot that already holds them changes nothing.
-    state.apply(2, &replayed);
+    state.apply(2, replayed.clone());
     let meeting = &state.workspace.meetings["g_1"];
     assert_eq!(meeting.rsvps.len(), 501);
     assert_eq!(meeting.rsvps[&member], rsvp("coming"));
@@ -85,7 +85,7 @@ fn an_answer_is_journaled_alone_and_replays_onto_its_meeting() {
     // An answer to a meeting that is gone changes nothing.
     state.apply(
         4,
-        &Op::RsvpSet {
+        Op::RsvpSet {
             meeting: "g_2".into(),
             member,
             rsvp: rsvp("lost"),
@@ -117,7 +117,7 @@ fn an_agenda_item_is_journaled_alone_and_replays_in_its_place() {
         .collect();
     state.apply(
         1,
-        &Op::MeetingSaved {
+        Op::MeetingSaved {
             meeting: Box::new(meeting),
         },
     );
@@ -131,8 +131,8 @@ fn an_agenda_item_is_journaled_alone_and_replays_in_its_place() {
         "the journal line holds the item alone: {line}"
     );
     let replayed: Op = serde_json::from_str(&line).expect("parses");
-    state.apply(2, &replayed);
-    state.apply(2, &replayed);
+    state.apply(2, replayed.clone());
+    state.apply(2, replayed.clone());
     let meeting = &state.workspace.meetings["g_1"];
     assert_eq!(meeting.agenda.len(), 300);
     assert_eq!(meeting.agenda[150], item("a_150", "moved to next quarter"));
@@ -141,4 +141,93 @@ fn an_agenda_item_is_journaled_alone_and_replays_in_its_place() {
         Some(&*"a long note ".repeat(20))
     );
     assert_eq!(meeting.sequence, 4, "the item moves the sequence on once");
+}
+
+#[test]
+fn a_member_edit_moves_the_contacts_that_changed_and_keeps_the_rest() {
+    let mut state = test_state();
+    let email = |raw: &str| Some(Email::parse(raw).expect("email"));
+    let mut member = Member {
+        id: MemberId::generate(),
+        name: "Salma".into(),
+        email: email("salma@acme.example"),
+        phone: None,
+        role: "member".into(),
+        status: MemberStatus::Active,
+        created_at: Timestamp::UNIX_EPOCH,
+        epoch: 0,
+    };
+    let found =
+        |state: &TenantState, identity: &str| state.member_by_identity(identity).map(|m| m.id);
+    let shared = Arc::new(member.clone());
+    state.apply(
+        1,
+        Op::AddMember {
+            member: Arc::clone(&shared),
+        },
+    );
+    assert!(
+        Arc::ptr_eq(&state.members[&member.id], &shared),
+        "the state holds the op's member"
+    );
+    assert_eq!(found(&state, "email:salma@acme.example"), Some(member.id));
+
+    member.name = "Salma A.".into();
+    state.apply(
+        2,
+        Op::UpdateMember {
+            member: Arc::new(member.clone()),
+        },
+    );
+    assert_eq!(found(&state, "email:salma@acme.example"), Some(member.id));
+    assert_eq!(state.members[&member.id].name, "Salma A.");
+
+    member.email = email("salma@new.example");
+    member.phone = Some(Phone::parse("+96891234567").expect("phone"));
+    state.apply(
+        3,
+        Op::UpdateMember {
+            member: Arc::new(member.clone()),
+        },
+    );
+    assert_eq!(
+        found(&state, "email:salma@acme.example"),
+        None,
+        "the old email is free"
+    );
+    assert_eq!(found(&state, "email:salma@new.example"), Some(member.id));
+    assert_eq!(found(&state, "phone:+96891234567"), Some(member.id));
+    assert_eq!(state.contacts.len(), 2);
+}
+
+#[test]
+fn a_snapshot_copy_shares_the_members_it_holds() {
+    let mut state = test_state();
+    let member = Arc::new(Member {
+        id: MemberId::generate(),
+        name: "Hamad".into(),
+        email: Some(Email::parse("hamad@acme.example").expect("email")),
+        phone: None,
+        role: "member".into(),
+        status: MemberStatus::Active,
+        created_at: Timestamp::UNIX_EPOCH,
+        epoch: 0,
+    });
+    state.apply(
+        1,
+        Op::AddMember {
+            member: Arc::clone(&member),
+        },
+    );
+    let copy = state.dirty_copy();
+    assert!(Arc::ptr_eq(&copy.members[&member.id], &member));
+    assert_eq!(
+        serde_json::to_value(&copy.members).expect("serialises"),
+        serde_json::json!({ member.id.to_string(): {
+            "id": member.id.to_string(), "name": "Hamad", "email": "hamad@acme.example",
+            "phone": null, "role": "member", "status": "active",
+            "created_at": "1970-01-01T00:00:00Z", "epoch": 0
+        }}),
+        "a snapshot file holds members as before"
+    );
 }

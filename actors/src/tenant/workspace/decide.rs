@@ -14,7 +14,7 @@ use crate::domain::MemberId;
 use crate::error::TenantError;
 use crate::tenant::auth::{Caller, equal_hashes};
 use crate::tenant::commands::{Change, Decision, Reply, check_name, field_diff, invalid};
-use crate::tenant::state::{Op, TenantState};
+use crate::tenant::state::{Member, Op, TenantState};
 
 impl TenantState {
     pub fn decide_workspace(
@@ -605,7 +605,7 @@ impl TenantState {
                 Ok(Decision::read(reply(WorkspaceReply::Feed(Box::new(
                     FeedData {
                         events,
-                        member: member.clone(),
+                        member: Member::clone(member),
                     },
                 )))))
             }

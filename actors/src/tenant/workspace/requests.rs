@@ -215,8 +215,8 @@ pub enum WorkspaceReply {
 pub struct CalendarData {
     pub meeting: Meeting,
     pub board: Board,
-    pub members: Vec<Member>,
-    pub organizer: Option<Member>,
+    pub members: Vec<std::sync::Arc<Member>>,
+    pub organizer: Option<std::sync::Arc<Member>>,
     pub tenant_slug: String,
 }
 

@@ -2,6 +2,7 @@
 //! reader's view of a meeting (numbering, quorum), saving records, and input checks.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::model::*;
 use super::requests::*;
@@ -260,7 +261,7 @@ impl TenantState {
 
     pub(super) fn calendar_data(&self, meeting: &Meeting) -> Option<CalendarData> {
         let board = self.workspace.boards.get(&meeting.board_id)?.clone();
-        let members: Vec<Member> = board
+        let members: Vec<Arc<Member>> = board
             .members
             .keys()
             .filter_map(|id| self.members.get(id))

@@ -11,11 +11,16 @@ use jiff::Timestamp;
 use majlis_actors::audit::{AuditEntry, GENESIS_HASH, write_line};
 use majlis_actors::catalog::Plan;
 use majlis_actors::config::AuthConfig;
-use majlis_actors::domain::{Email, Slug};
-use majlis_actors::tenant::{Caller, NewMember, NewTenant, Request, TenantState};
+use majlis_actors::domain::{Email, MemberId, Slug};
+use majlis_actors::tenant::{
+    Caller, Meeting, NewMember, NewTenant, Op, Request, Rsvp, RsvpResponse, TenantState,
+};
 
 /// Members the tenant holds before the measured writes.
 const MEMBERS: usize = 100_000;
+/// Meetings it holds, and the answers each has.
+const MEETINGS: usize = 500;
+const RSVPS: usize = 200;
 
 fn tenant() -> TenantState {
     let new = NewTenant {
@@ -60,6 +65,31 @@ fn create(state: &mut TenantState, i: usize, journal: &mut Vec<u8>) -> AuditEntr
     entry
 }
 
+/// A tenant's year of meetings, each answered by its board.
+fn meetings(state: &mut TenantState) {
+    for n in 0..MEETINGS {
+        let mut meeting: Meeting = serde_json::from_value(serde_json::json!({
+            "id": format!("g_{n}"), "board_id": "b_1", "title": "Board meeting",
+            "starts_at": "2027-01-10T06:00:00Z", "ends_at": "2027-01-10T08:00:00Z",
+            "timezone": "Asia/Muscat", "location": null, "video_url": null,
+            "status": "scheduled", "sequence": 0, "agenda": [], "rsvps": {}, "attendance": {},
+            "created_at": "2026-11-23T00:00:00Z"
+        }))
+        .expect("a meeting");
+        for _ in 0..RSVPS {
+            let rsvp = Rsvp {
+                response: RsvpResponse::Yes,
+                note: Some("will attend".into()),
+                at: Timestamp::UNIX_EPOCH,
+            };
+            meeting.rsvps.insert(MemberId::generate(), rsvp);
+        }
+        let seq = state.last_seq + 1;
+        let meeting = Box::new(meeting);
+        state.apply(seq, Op::MeetingSaved { meeting });
+    }
+}
+
 fn write_path(c: &mut Criterion) {
     let mut state = tenant();
     let mut journal = Vec::new();
@@ -76,6 +106,11 @@ fn write_path(c: &mut Criterion) {
 
     c.bench_function("snapshot: copy 100,000 members and drop the copy", |b| {
         b.iter(|| black_box(state.dirty_copy()))
+    });
+    let mut with_meetings = tenant();
+    meetings(&mut with_meetings);
+    c.bench_function("snapshot: copy 500 meetings of 200 answers and drop the copy", |b| {
+        b.iter(|| black_box(with_meetings.dirty_copy()))
     });
     let entry = create(&mut state, next + 1, &mut journal);
     let mut trail = Vec::new();

@@ -346,6 +346,7 @@ impl TenantState {
     /// Changes a meeting in place and moves its sequence on; a meeting that is gone is left alone.
     fn change_meeting(&mut self, id: &str, change: impl FnOnce(&mut Meeting)) {
         if let Some(meeting) = self.workspace.meetings.get_mut(id) {
+            let meeting = Arc::make_mut(meeting);
             change(meeting);
             meeting.sequence += 1;
         }
@@ -433,7 +434,9 @@ impl TenantState {
                 self.workspace.boards.insert(board.id.clone(), board);
             }
             Op::MeetingSaved { meeting } => {
-                self.workspace.meetings.insert(meeting.id.clone(), *meeting);
+                self.workspace
+                    .meetings
+                    .insert(meeting.id.clone(), Arc::new(*meeting));
             }
             Op::RsvpSet {
                 meeting,

@@ -231,3 +231,57 @@ fn a_snapshot_copy_shares_the_members_it_holds() {
         "a snapshot file holds members as before"
     );
 }
+
+#[test]
+fn a_change_after_a_snapshot_copy_leaves_the_copy_as_it_was() {
+    use crate::tenant::workspace::RsvpResponse;
+    let mut state = test_state();
+    let meeting = |id: &str| -> Meeting {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "board_id": "b_1", "title": "Board meeting",
+            "starts_at": "2027-01-10T06:00:00Z", "ends_at": "2027-01-10T08:00:00Z",
+            "timezone": "Asia/Muscat", "location": null, "video_url": null,
+            "status": "scheduled", "sequence": 0, "agenda": [], "rsvps": {}, "attendance": {},
+            "created_at": "2026-11-23T00:00:00Z"
+        }))
+        .expect("a meeting")
+    };
+    for (seq, id) in [(1, "g_1"), (2, "g_2")] {
+        state.apply(
+            seq,
+            Op::MeetingSaved {
+                meeting: Box::new(meeting(id)),
+            },
+        );
+    }
+    let copy = state.dirty_copy();
+    let member = MemberId::generate();
+    state.apply(
+        3,
+        Op::RsvpSet {
+            meeting: "g_1".into(),
+            member,
+            rsvp: Rsvp {
+                response: RsvpResponse::No,
+                note: None,
+                at: Timestamp::UNIX_EPOCH,
+            },
+        },
+    );
+    assert_eq!(state.workspace.meetings["g_1"].rsvps.len(), 1);
+    assert_eq!(state.workspace.meetings["g_1"].sequence, 1);
+    assert!(
+        copy.workspace.meetings["g_1"].rsvps.is_empty(),
+        "the copy keeps seq 2's meeting"
+    );
+    assert_eq!(copy.workspace.meetings["g_1"].sequence, 0);
+    let (now, then) = (&state.workspace.meetings, &copy.workspace.meetings);
+    assert!(
+        !Arc::ptr_eq(&now["g_1"], &then["g_1"]),
+        "the changed meeting was copied"
+    );
+    assert!(
+        Arc::ptr_eq(&now["g_2"], &then["g_2"]),
+        "the other is still shared"
+    );
+}

@@ -86,7 +86,7 @@ impl TenantState {
         self.workspace
             .meetings
             .values()
-            .find_map(|m| m.documents.iter().find(|d| d.id == id).map(|d| (m, d)))
+            .find_map(|m| m.documents.iter().find(|d| d.id == id).map(|d| (&**m, d)))
     }
 
     /// Checks an upload before any byte is stored.
@@ -209,6 +209,7 @@ impl TenantState {
                     .workspace
                     .meetings
                     .get(meeting)
+                    .map(|m| &**m)
                     .ok_or(not_found("meeting"))?;
                 let document = Document {
                     id: new_id("d"),

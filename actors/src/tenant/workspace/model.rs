@@ -237,7 +237,9 @@ pub struct ActionItem {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Workspace {
     pub boards: BTreeMap<String, Board>,
-    pub meetings: BTreeMap<String, Meeting>,
+    /// Shared with a snapshot's copy: a change copies the one meeting it touches, and only
+    /// while a snapshot still holds it.
+    pub meetings: BTreeMap<String, std::sync::Arc<Meeting>>,
     pub actions: BTreeMap<String, ActionItem>,
     /// Each member's calendar feed generation; rotating bumps it and kills the old feed URL.
     pub calendar: BTreeMap<MemberId, u32>,

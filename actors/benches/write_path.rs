@@ -109,9 +109,10 @@ fn write_path(c: &mut Criterion) {
     });
     let mut with_meetings = tenant();
     meetings(&mut with_meetings);
-    c.bench_function("snapshot: copy 500 meetings of 200 answers and drop the copy", |b| {
-        b.iter(|| black_box(with_meetings.dirty_copy()))
-    });
+    c.bench_function(
+        "snapshot: copy 500 meetings of 200 answers and drop the copy",
+        |b| b.iter(|| black_box(with_meetings.dirty_copy())),
+    );
     let entry = create(&mut state, next + 1, &mut journal);
     let mut trail = Vec::new();
     c.bench_function("audit child: chain the line", |b| {

@@ -284,3 +284,30 @@ pub struct AuditParams {
     pub after: Option<u64>,
     pub limit: Option<usize>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_is_answered_with_the_fields_in_their_order() {
+        let member = Member {
+            id: MemberId::generate(),
+            name: "Hamad".into(),
+            email: Some(Email::parse("hamad@acme.example").expect("email")),
+            phone: None,
+            role: "secretary".into(),
+            status: MemberStatus::Disabled,
+            created_at: Timestamp::UNIX_EPOCH,
+            epoch: 3,
+        };
+        let id = member.id;
+        let json = serde_json::to_string(&MemberOut::from(Arc::new(member))).expect("json");
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"id":"{id}","name":"Hamad","email":"hamad@acme.example","phone":null,"role":"secretary","status":"disabled","created_at":"1970-01-01T00:00:00Z"}}"#
+            )
+        );
+    }
+}

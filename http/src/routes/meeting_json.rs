@@ -37,7 +37,7 @@ impl Serialize for MeetingJson<'_> {
             minutes,
             documents,
             created_at,
-        } = meeting;
+        } = &**meeting;
         let mut map = serializer.serialize_map(Some(17))?;
         map.serialize_entry("id", id)?;
         map.serialize_entry("board_id", board_id)?;
@@ -145,7 +145,7 @@ mod tests {
         }))
         .expect("a meeting");
         MeetingView {
-            meeting,
+            meeting: std::sync::Arc::new(meeting),
             numbers: BTreeMap::from([("a1".into(), "1".into()), ("a2".into(), "1.1".into())]),
             quorum: QuorumView {
                 voting_members: 5,

@@ -254,6 +254,7 @@ fn a_change_after_a_snapshot_copy_leaves_the_copy_as_it_was() {
         );
     }
     let copy = state.dirty_copy();
+    let view = state.meeting_view(&state.workspace.meetings["g_2"]);
     let member = MemberId::generate();
     state.apply(
         3,
@@ -283,4 +284,22 @@ fn a_change_after_a_snapshot_copy_leaves_the_copy_as_it_was() {
         Arc::ptr_eq(&now["g_2"], &then["g_2"]),
         "the other is still shared"
     );
+    // An answer being sent shares its meeting the same way.
+    state.apply(
+        4,
+        Op::RsvpSet {
+            meeting: "g_2".into(),
+            member,
+            rsvp: Rsvp {
+                response: RsvpResponse::Yes,
+                note: None,
+                at: Timestamp::UNIX_EPOCH,
+            },
+        },
+    );
+    assert!(
+        view.meeting.rsvps.is_empty(),
+        "the answer shows the meeting it was made from"
+    );
+    assert_eq!(state.workspace.meetings["g_2"].rsvps.len(), 1);
 }

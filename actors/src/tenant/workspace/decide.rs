@@ -98,7 +98,12 @@ impl TenantState {
                 Ok(Decision::read(reply(WorkspaceReply::Meetings(meetings))))
             }
             GetMeeting { id } => {
-                let meeting = self.visible_meeting(caller, &id)?;
+                self.visible_meeting(caller, &id)?;
+                let meeting = self
+                    .workspace
+                    .meetings
+                    .get(&id)
+                    .ok_or(not_found("meeting"))?;
                 Ok(Decision::read(reply(WorkspaceReply::Meeting(Box::new(
                     self.meeting_view(meeting),
                 )))))

@@ -17,7 +17,7 @@ impl TenantState {
 
     /// Markdown minutes drafted from the meeting's record.
     pub(super) fn minutes_text(&self, meeting: &Meeting) -> String {
-        let view = self.meeting_view(meeting);
+        let view = self.view_of(meeting.clone());
         let board = self.workspace.boards.get(&meeting.board_id);
         let board_name = board.map_or("Board", |b| b.name.as_str());
         let zone = jiff::tz::TimeZone::get(&meeting.timezone).unwrap_or(jiff::tz::TimeZone::UTC);

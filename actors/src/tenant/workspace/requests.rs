@@ -167,7 +167,7 @@ impl WorkspaceRequest {
 /// A meeting as its readers see it: with numbering and quorum worked out.
 #[derive(Debug, Clone)]
 pub struct MeetingView {
-    pub meeting: Meeting,
+    pub meeting: std::sync::Arc<Meeting>,
     /// Agenda item id → "1", "1.1", "2" …
     pub numbers: BTreeMap<String, String>,
     pub quorum: QuorumView,

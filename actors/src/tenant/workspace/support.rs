@@ -138,12 +138,15 @@ impl TenantState {
         Ok(meeting)
     }
 
-    pub fn meeting_view(&self, meeting: &Meeting) -> MeetingView {
-        self.view_of(meeting.clone())
+    /// The view of a stored meeting: it shares the meeting, which a change then copies first if
+    /// the view is still being answered.
+    pub fn meeting_view(&self, meeting: &Arc<Meeting>) -> MeetingView {
+        self.view_of(Arc::clone(meeting))
     }
 
     /// The view of a meeting the caller no longer needs, without copying it.
-    pub(super) fn view_of(&self, meeting: Meeting) -> MeetingView {
+    pub(super) fn view_of(&self, meeting: impl Into<Arc<Meeting>>) -> MeetingView {
+        let meeting: Arc<Meeting> = meeting.into();
         let mut numbers = BTreeMap::new();
         let mut top = 0;
         for item in meeting.agenda.iter().filter(|i| i.parent.is_none()) {

@@ -141,14 +141,7 @@ async fn a_damaged_snapshot_fails_only_its_own_tenant() {
     let server = TestServer::start_in(&data, &[]).await;
     assert_failed(&server, "broken", "members.json").await;
     assert_eq!(server.members("healthy").await.len(), 1);
-    let health: Value = server
-        .get("/api/almajlis/health.json")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let health: Value = server.get_json("/api/almajlis/health.json").await;
     assert_eq!(health["tenants_failed"], 1);
     // The damaged file is left as it was for the operator to inspect.
     let kept = std::fs::read_to_string(broken_dir.join("members.json")).expect("read");

@@ -32,14 +32,7 @@ async fn discovery_documents_are_public_cors_open_and_cacheable() {
             .expect("get");
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
     }
-    let modules: Value = server
-        .get("/api/almajlis/modules.json")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let modules: Value = server.get_json("/api/almajlis/modules.json").await;
     let api_keys = modules["modules"]
         .as_array()
         .expect("modules")
@@ -47,28 +40,14 @@ async fn discovery_documents_are_public_cors_open_and_cacheable() {
         .find(|m| m["id"] == "api_keys")
         .expect("api_keys module");
     assert_eq!(api_keys["requires_plan"], "pro");
-    let sectors: Value = server
-        .get("/api/almajlis/sectors.json")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let sectors: Value = server.get_json("/api/almajlis/sectors.json").await;
     assert!(
         sectors["sectors"][0]["sub_sectors"]
             .as_array()
             .is_some_and(|s| !s.is_empty())
     );
 
-    let health: Value = server
-        .get("/api/almajlis/health.json")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let health: Value = server.get_json("/api/almajlis/health.json").await;
     assert_eq!(health["status"], "ok");
     let openapi: Value = server
         .get("/api/openapi.json")

@@ -149,6 +149,17 @@ impl TestServer {
         self.client.get(self.url(path))
     }
 
+    /// A public document, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    }
+
     /// An operator request.
     pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
         self.client

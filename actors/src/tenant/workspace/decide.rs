@@ -98,12 +98,7 @@ impl TenantState {
                 Ok(Decision::read(reply(WorkspaceReply::Meetings(meetings))))
             }
             GetMeeting { id } => {
-                self.visible_meeting(caller, &id)?;
-                let meeting = self
-                    .workspace
-                    .meetings
-                    .get(&id)
-                    .ok_or(not_found("meeting"))?;
+                let meeting = self.visible_stored_meeting(caller, &id)?;
                 Ok(Decision::read(reply(WorkspaceReply::Meeting(Box::new(
                     self.meeting_view(meeting),
                 )))))

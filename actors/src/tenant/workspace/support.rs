@@ -128,6 +128,15 @@ impl TenantState {
         caller: &Caller,
         id: &str,
     ) -> Result<&Meeting, TenantError> {
+        self.visible_stored_meeting(caller, id).map(|m| &**m)
+    }
+
+    /// The stored meeting the caller may see, to share (an answer holds it without a copy).
+    pub(super) fn visible_stored_meeting(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<&Arc<Meeting>, TenantError> {
         let meeting = self
             .workspace
             .meetings

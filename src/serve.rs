@@ -14,8 +14,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::BoxError;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
+use axum::http::{Request, Response};
 use hyper::server::conn::http1::Builder;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -27,9 +31,35 @@ use tower::ServiceExt;
 /// (out of file descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves `router` on `listener` until `stop` completes, then waits for every open connection
-/// to finish the requests it is answering.
-pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
+/// What `serve` serves: the HTTP application (`majlis_http::app`).
+pub trait App:
+    tower::Service<
+        Request<Body>,
+        Response = Response<Self::Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+    type Body: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> App for S
+where
+    S: tower::Service<Request<Body>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    type Body = B;
+}
+
+/// Serves `app` on `listener` until `stop` completes, then waits for every open connection to
+/// finish the requests it is answering.
+pub async fn serve(listener: TcpListener, app: impl App, stop: impl Future<Output = ()>) {
     let mut builder = Builder::new();
     builder.half_close(true);
     let graceful = GracefulShutdown::new();
@@ -40,7 +70,7 @@ pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Outp
             () = &mut stop => break,
         };
         match accepted {
-            Ok((stream, peer)) => connection(&builder, &graceful, &router, stream, peer),
+            Ok((stream, peer)) => connection(&builder, &graceful, &app, stream, peer),
             Err(err) if is_connection_error(&err) => {}
             Err(err) => {
                 tracing::error!(error = %err, "accepting a connection");
@@ -56,11 +86,11 @@ pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Outp
 fn connection(
     builder: &Builder,
     graceful: &GracefulShutdown,
-    router: &Router,
+    app: &impl App,
     stream: TcpStream,
     peer: SocketAddr,
 ) {
-    let service = router.clone().map_request(
+    let service = app.clone().map_request(
         move |mut request: axum::extract::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             request.map(axum::body::Body::new)

@@ -176,7 +176,7 @@ pub fn load_or_create_secret(settings: &Settings) -> Result<Secret, StartupError
 pub struct Application {
     listener: TcpListener,
     runtime: Runtime,
-    router: axum::Router,
+    app: AppState,
     settings: Settings,
 }
 
@@ -217,7 +217,7 @@ impl Application {
         };
         #[cfg(not(feature = "fault-injection"))]
         let _ = clock;
-        let router = majlis_http::router(AppState::new(runtime.manager(), http));
+        let app = AppState::new(runtime.manager(), http);
         let listener =
             TcpListener::bind(&settings.bind)
                 .await
@@ -228,7 +228,7 @@ impl Application {
         Ok(Self {
             listener,
             runtime,
-            router,
+            app,
             settings,
         })
     }
@@ -285,13 +285,17 @@ impl Application {
         let Self {
             listener,
             mut runtime,
-            router,
+            app,
             ..
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::serve::serve(listener, router, async move {
-            let _ = stop_rx.await;
-        }));
+        let server = tokio::spawn(crate::serve::serve(
+            listener,
+            majlis_http::app(app),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
         let trimmer = tokio::spawn(crate::allocator::trim_after_passivation(runtime.manager()));
         tokio::select! {
             () = shutdown_signal() => tracing::info!("shutting down"),

@@ -15,15 +15,18 @@ mod routes;
 mod session;
 mod wire;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::BoxError;
 use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use majlis_actors::ManagerHandle;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -69,10 +72,55 @@ impl AppState {
     }
 }
 
-/// Every route of the server, with its middleware.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP application: every route, wrapped once in the middleware every request
+/// passes (request id, trace span, panic guard, body limit).
+///
+/// The middleware wraps the router from outside rather than through `Router::layer`, which would
+/// wrap each route in it and box it again: a request then pays for one boxed route, not one
+/// clone and one boxed future per layer. Each layer still sees every request, matched or not.
+pub fn app(
+    state: AppState,
+) -> impl Service<
+    Request<Body>,
+    Response = Response<impl HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     let x_request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config.body_limit;
+    ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(
+            x_request_id.clone(),
+            MakeRequestUuid,
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id,
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .service(router(state))
+}
+
+/// Every route of the server, without the middleware `app` puts around them.
+fn router(state: AppState) -> Router {
     let mut router = Router::new();
     // Every route comes from the one table, so the OpenAPI document and the permission walk
     // cannot miss one.
@@ -91,33 +139,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(
-                    x_request_id.clone(),
-                    MakeRequestUuid,
-                ))
-                .layer(
-                    TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                        let id = request
-                            .headers()
-                            .get("x-request-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!(
-                            "http",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            request_id = %id,
-                        )
-                    }),
-                )
-                .layer(PropagateRequestIdLayer::new(x_request_id))
-                .layer(CatchPanicLayer::custom(|_| {
-                    ApiError::internal("a handler panicked").into_response()
-                })),
-        )
 }
 
 async fn not_found() -> ApiError {

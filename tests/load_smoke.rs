@@ -23,6 +23,7 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         records: 2_000,
         data_dir: None,
         token: String::new(),
+        server_settings: Vec::new(),
     };
     let reports = majlis_load::run(Scenario::Smoke, &options)
         .await
@@ -135,4 +136,28 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         read.ceiling_per_s > 0.0,
         "reads measured against the HTTP ceiling"
     );
+}
+
+#[tokio::test]
+async fn a_server_setting_reaches_every_server_the_harness_starts() {
+    use majlis_load::server::Server;
+    use majlis_load::server_settings::ServerSetting;
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_majlis"));
+    let tiny: ServerSetting = "MAJLIS_BODY_LIMIT_BYTES=64".parse().expect("setting");
+    let body = vec![b' '; 1024];
+    let mut statuses = Vec::new();
+    for settings in [vec![], vec![tiny]] {
+        let server = Server::spawn(&bin, &settings, 900).await.expect("started");
+        let answer = reqwest::Client::new()
+            .post(format!("{}/admin/api/tenants", server.base))
+            .bearer_auth(&server.token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answered");
+        statuses.push(answer.status().as_u16());
+    }
+    // The same kilobyte of blanks: bad JSON under the default limit, too large under 64 bytes.
+    assert_eq!(statuses, [400, 413]);
 }

@@ -18,6 +18,7 @@ pub mod recovery;
 pub mod report;
 pub mod scenarios;
 pub mod server;
+pub mod server_settings;
 pub mod verify;
 pub mod writes;
 

@@ -22,7 +22,7 @@ const LOCK_AFTER: usize = 20;
 
 /// Full sign-in flows: ask for a code, read it from the mail folder, trade it for a session.
 pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let server = Arc::new(Server::spawn(&options.bin, 900).await?);
+    let server = Arc::new(Server::spawn(&options.bin, &options.server_settings, 900).await?);
     let client = http_client(options.concurrency * 2);
     let slug = "login".to_owned();
     client

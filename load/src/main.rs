@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use majlis_load::server_settings::ServerSetting;
 use majlis_load::{Options, Scenario, report, run};
 
 #[derive(Debug, Parser)]
@@ -57,6 +58,15 @@ struct Cli {
     /// neither takes the other's core.
     #[arg(long)]
     pin: bool,
+    /// A `MAJLIS_` setting for every server the harness starts, over its defaults (repeatable):
+    /// `--server-env MAJLIS_SNAPSHOT_EVERY=100000000`. The harness otherwise clears the `MAJLIS_`
+    /// settings of its own environment from the servers it starts.
+    #[arg(
+        long = "server-env",
+        value_name = "KEY=VALUE",
+        conflicts_with = "server"
+    )]
+    server_env: Vec<ServerSetting>,
     /// Write the reports as a JSON array here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -87,6 +97,7 @@ async fn main() -> ExitCode {
         records: cli.records,
         data_dir: cli.data_dir,
         token: cli.token,
+        server_settings: cli.server_env,
     };
     eprintln!(
         "majlis-load: running {:?} ({} s, {} workers)…",

@@ -28,8 +28,13 @@ async fn journal_len(client: &reqwest::Client, server: &Server, slug: &str) -> O
 
 /// Grows one journal to `options.records` lines, kills the server, and times its recovery.
 pub async fn recovery(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let mut server =
-        Server::spawn_with(&options.bin, 900, &[("MAJLIS_SNAPSHOT_EVERY", "100000000")]).await?;
+    let mut server = Server::spawn_with(
+        &options.bin,
+        &options.server_settings,
+        900,
+        &[("MAJLIS_SNAPSHOT_EVERY", "100000000")],
+    )
+    .await?;
     let client = http_client(options.concurrency * 2);
     let tenants = Arc::new(prepare(&client, &server, 1).await?);
     let tenant = tenants[0].clone();

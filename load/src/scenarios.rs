@@ -12,6 +12,7 @@ pub use crate::driver::{Outcome, Pace, Run, drive, drive_paced};
 use crate::lanes::{Call, Lanes};
 use crate::report::ScenarioReport;
 use crate::server::{Server, ServerError};
+use crate::server_settings::ServerSetting;
 use crate::verify::{Moment, VerifyError, check_files};
 pub(crate) use crate::writes::{verify_api, write_op};
 use crate::{ceilings, cpu};
@@ -64,6 +65,8 @@ pub struct Options {
     pub token: String,
     /// Journal lines `recovery` replays.
     pub records: u64,
+    /// `MAJLIS_` settings for every server the harness starts (`--server-env`).
+    pub server_settings: Vec<ServerSetting>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,7 +217,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
 pub(crate) async fn start(options: &Options) -> Result<Server, RunError> {
     Ok(match &options.server {
         Some(url) => Server::external(url, options.data_dir.clone(), &options.token),
-        None => Server::spawn(&options.bin, 900).await?,
+        None => Server::spawn(&options.bin, &options.server_settings, 900).await?,
     })
 }
 

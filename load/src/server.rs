@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::server_settings::ServerSetting;
+
 pub const TOKEN: &str = "majlis-load-operator-token";
 
 /// The in-flight bound of the servers the harness starts: high, so that steady scenarios measure
@@ -94,14 +96,20 @@ impl Server {
         }
     }
 
-    /// Starts `bin` on a new temporary data directory.
-    pub async fn spawn(bin: &Path, idle_secs: u64) -> Result<Self, ServerError> {
-        Self::spawn_with(bin, idle_secs, &[]).await
+    /// Starts `bin` on a new temporary data directory, with the run's `settings` over the
+    /// harness's defaults.
+    pub async fn spawn(
+        bin: &Path,
+        settings: &[ServerSetting],
+        idle_secs: u64,
+    ) -> Result<Self, ServerError> {
+        Self::spawn_with(bin, settings, idle_secs, &[]).await
     }
 
-    /// Starts `bin` on a new temporary data directory with these settings over the defaults.
+    /// As `spawn`, with the scenario's own settings `env` over the run's.
     pub async fn spawn_with(
         bin: &Path,
+        settings: &[ServerSetting],
         idle_secs: u64,
         env: &[(&str, &str)],
     ) -> Result<Self, ServerError> {
@@ -116,9 +124,11 @@ impl Server {
             data_dir: Some(data_dir),
             bin: Some(bin.to_owned()),
             child: None,
-            env: env
+            env: settings
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|s| (s.key(), s.value()))
+                .chain(env.iter().copied())
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             _temp: Some(temp),
         };

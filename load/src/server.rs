@@ -1,6 +1,7 @@
 //! The server under load: started fresh on a temporary data directory (the default), or an
 //! existing one given by URL.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -81,6 +82,33 @@ pub fn default_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("majlis"))
 }
 
+/// The settings the harness gives every server it starts; a run's (`--server-env`) and a
+/// scenario's own go over them.
+fn harness_env(data_dir: &Path, idle_secs: u64) -> [(&'static str, OsString); 11] {
+    [
+        ("MAJLIS_BIND", "127.0.0.1:0".into()),
+        ("MAJLIS_DATA_DIR", data_dir.into()),
+        ("MAJLIS_OPERATOR_TOKEN", TOKEN.into()),
+        ("MAJLIS_BASE_DOMAIN", "localhost".into()),
+        ("MAJLIS_LOG", "error".into()),
+        ("MAJLIS_IDLE_SECS", idle_secs.to_string().into()),
+        ("MAJLIS_SIGN_IN_DEADLINE_MS", "1".into()),
+        ("MAJLIS_EDGE_AUTH_BURST", "1000000".into()),
+        ("MAJLIS_OTP_IP_BURST", "1000000".into()),
+        ("MAJLIS_OTP_IDENTITY_BURST", "1000".into()),
+        (
+            "MAJLIS_MAX_INFLIGHT_PER_TENANT",
+            DEFAULT_INFLIGHT.to_string().into(),
+        ),
+    ]
+}
+
+/// Whether the harness sets `key` itself, on every server it starts (its scenarios depend on
+/// those settings), or reads it for itself (`MAJLIS_BIN`).
+pub fn is_harness_setting(key: &str) -> bool {
+    key == "MAJLIS_BIN" || harness_env(Path::new(""), 0).iter().any(|(k, _)| *k == key)
+}
+
 impl Server {
     /// A server the harness did not start: `data_dir` is its data directory on this machine (its
     /// file mailer's sign-in codes are read there), `token` its operator token.
@@ -153,20 +181,7 @@ impl Server {
             cmd.env("TOKIO_WORKER_THREADS", cores.to_string());
         }
         cmd.arg("serve")
-            .env("MAJLIS_BIND", "127.0.0.1:0")
-            .env("MAJLIS_DATA_DIR", data_dir)
-            .env("MAJLIS_OPERATOR_TOKEN", TOKEN)
-            .env("MAJLIS_BASE_DOMAIN", "localhost")
-            .env("MAJLIS_LOG", "error")
-            .env("MAJLIS_IDLE_SECS", idle_secs.to_string())
-            .env("MAJLIS_SIGN_IN_DEADLINE_MS", "1")
-            .env("MAJLIS_EDGE_AUTH_BURST", "1000000")
-            .env("MAJLIS_OTP_IP_BURST", "1000000")
-            .env("MAJLIS_OTP_IDENTITY_BURST", "1000")
-            .env(
-                "MAJLIS_MAX_INFLIGHT_PER_TENANT",
-                DEFAULT_INFLIGHT.to_string(),
-            )
+            .envs(harness_env(data_dir, idle_secs))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -4,21 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// What the harness sets itself on every server it starts: its scenarios depend on them.
-const HARNESS_KEYS: &[&str] = &[
-    "MAJLIS_BIN",
-    "MAJLIS_BIND",
-    "MAJLIS_DATA_DIR",
-    "MAJLIS_OPERATOR_TOKEN",
-    "MAJLIS_BASE_DOMAIN",
-    "MAJLIS_LOG",
-    "MAJLIS_IDLE_SECS",
-    "MAJLIS_SIGN_IN_DEADLINE_MS",
-    "MAJLIS_EDGE_AUTH_BURST",
-    "MAJLIS_OTP_IP_BURST",
-    "MAJLIS_OTP_IDENTITY_BURST",
-    "MAJLIS_MAX_INFLIGHT_PER_TENANT",
-];
+use crate::server::is_harness_setting;
 
 /// One `MAJLIS_KEY=value` for the servers the harness starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +45,7 @@ impl FromStr for ServerSetting {
         {
             return Err(SettingError::NotMajlis(key.to_owned()));
         }
-        if HARNESS_KEYS.contains(&key) {
+        if is_harness_setting(key) {
             return Err(SettingError::HarnessOwn(key.to_owned()));
         }
         Ok(Self {

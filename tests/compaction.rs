@@ -117,3 +117,79 @@ async fn writes_across_many_compactions_survive_a_kill_with_one_audit_line_each(
     assert_sound_trail(&dir);
     drop(temp);
 }
+
+/// A tenant large enough that its snapshots copy the members unchanged since the one before
+/// and serialise only the others: after creations, renames and a clean stop, which leaves the
+/// journal empty, every member comes back from `members.json` alone, under its last name.
+/// (A compaction waits for half as many records as there are members, so with creations alone
+/// they come at about 50, 100, 200 … 1,800 members: the last is past the 1,000 from which the
+/// members file is kept, and the stop's snapshot copies from it.)
+#[tokio::test]
+async fn a_large_tenant_reloads_every_member_from_snapshots_that_copied_the_unchanged() {
+    let env = [("MAJLIS_SNAPSHOT_EVERY", "50"), common::auth::FAST];
+    let mut server = TestServer::start_env(&env).await;
+    let temp = server.take_temp();
+    server.create_tenant("big", "enterprise").await;
+    common::auth::add(&server, "big", "Chair", "chair@big.om", "admin").await;
+    let chair = common::workspace::As::new(&server, "big", "chair@big.om").await;
+    let mut names = std::collections::BTreeMap::new();
+    let numbers: Vec<usize> = (0..1_900).collect();
+    let shared = &server;
+    for chunk in numbers.chunks(16) {
+        let created = futures_util::future::join_all(chunk.iter().map(|n| {
+            let email = format!("m{n}@big.om");
+            async move {
+                shared
+                    .add_member("big", &format!("Member {n}"), &email)
+                    .await
+            }
+        }))
+        .await;
+        for (n, response) in chunk.iter().zip(created) {
+            let response = response.expect("post");
+            assert_eq!(response.status(), StatusCode::CREATED);
+            let member: Value = response.json().await.expect("json");
+            let id = member["id"].as_str().expect("id").to_owned();
+            names.insert(id, format!("Member {n}"));
+        }
+    }
+    // Renames between snapshots, each member renamed twice, the second time after the members
+    // that follow it were created and snapshotted.
+    let renamed: Vec<String> = names.keys().step_by(37).cloned().collect();
+    for round in 0..2 {
+        for id in &renamed {
+            let name = format!("Renamed {round} {id}");
+            let path = format!("/api/members/{id}");
+            chair
+                .ok(
+                    Method::PATCH,
+                    &path,
+                    Some(serde_json::json!({"name": name})),
+                )
+                .await;
+            names.insert(id.clone(), name);
+        }
+    }
+    drop(chair);
+    let data = server.stop().await;
+    let dir = data.join("tenants").join("big");
+    let journal = std::fs::read(dir.join("journal.jsonl")).expect("journal");
+    assert!(
+        journal.iter().all(|b| *b == 0),
+        "a clean stop leaves the state to the snapshot files alone"
+    );
+
+    let server = TestServer::start_in(&data, &env).await;
+    let listed: std::collections::BTreeMap<String, String> = server
+        .members("big")
+        .await
+        .iter()
+        .filter(|m| m["email"] != "chair@big.om")
+        .map(|m| {
+            let field = |f: &str| m[f].as_str().expect("string").to_owned();
+            (field("id"), field("name"))
+        })
+        .collect();
+    assert_eq!(listed, names);
+    drop(temp);
+}

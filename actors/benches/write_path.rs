@@ -12,8 +12,10 @@ use majlis_actors::audit::{AuditEntry, GENESIS_HASH, write_line};
 use majlis_actors::catalog::Plan;
 use majlis_actors::config::AuthConfig;
 use majlis_actors::domain::{Email, MemberId, Slug};
+use majlis_actors::store::snapshot_compact;
 use majlis_actors::tenant::{
-    Caller, Meeting, NewMember, NewTenant, Op, Request, Rsvp, RsvpResponse, TenantState,
+    Caller, Meeting, MembersFile, NewMember, NewTenant, Op, Request, Rsvp, RsvpResponse,
+    TenantState,
 };
 
 /// Members the tenant holds before the measured writes.
@@ -107,6 +109,34 @@ fn write_path(c: &mut Criterion) {
     c.bench_function("snapshot: copy 100,000 members and drop the copy", |b| {
         b.iter(|| black_box(state.dirty_copy()))
     });
+    c.bench_function("snapshot: serialise 100,000 members", |b| {
+        b.iter(|| black_box(snapshot_compact(state.last_seq, &state.members).expect("bytes")))
+    });
+    let mut file = MembersFile::default();
+    file.snapshot(state.last_seq, &state.members)
+        .expect("first");
+    c.bench_function(
+        "snapshot: members file of 100,000 members, 1,000 new since the last",
+        |b| {
+            b.iter_batched(
+                || {
+                    let mut changed = state.clone();
+                    for _ in 0..1_000 {
+                        next += 1;
+                        create(&mut changed, next, &mut journal);
+                    }
+                    changed
+                },
+                |changed| {
+                    let bytes = file
+                        .snapshot(changed.last_seq, &changed.members)
+                        .expect("bytes");
+                    black_box(bytes.len())
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
     let mut with_meetings = tenant();
     meetings(&mut with_meetings);
     c.bench_function(

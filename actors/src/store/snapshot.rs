@@ -55,7 +55,10 @@ pub fn snapshot_compact<T: Serialize>(seq: u64, data: &T) -> Result<Vec<u8>, Sto
 
 /// Replaces several files of one directory: every temp file is written and synced, then each is
 /// renamed over its target, then the directory is synced once.
-pub fn write_snapshots(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<(), StoreError> {
+pub fn write_snapshots(
+    dir: &Path,
+    files: &[(PathBuf, impl AsRef<[u8]>)],
+) -> Result<(), StoreError> {
     let io_err = |path: &Path, e| StoreError::io(format!("writing {}", path.display()), e);
     let mut temps = Vec::with_capacity(files.len());
     for (path, bytes) in files {
@@ -64,7 +67,7 @@ pub fn write_snapshots(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<(), S
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
         let tmp = path.with_file_name(format!(".{name}.tmp"));
-        super::write_synced(&tmp, bytes).map_err(|e| io_err(&tmp, e))?;
+        super::write_synced(&tmp, bytes.as_ref()).map_err(|e| io_err(&tmp, e))?;
         temps.push((tmp, path));
     }
     for (tmp, path) in temps {

@@ -82,6 +82,9 @@ pub(super) struct Live {
     /// Journal records before the next compaction may start, after one that could not retire
     /// its rotated journal (0: the usual threshold).
     pub(super) compact_after: u64,
+    /// The members file of the last snapshot, for the next one to copy unchanged members from
+    /// (with a compaction while one runs).
+    pub(super) members_file: Option<super::members_file::MembersFile>,
 }
 
 impl Actor for TenantActor {
@@ -256,6 +259,7 @@ impl TenantActorState {
             documents: None,
             compaction: None,
             compact_after: 0,
+            members_file: Some(Default::default()),
         }));
         if !catch_up.is_empty() {
             // Every journal record must have its audit line; the child skips those it has.
@@ -474,8 +478,9 @@ impl TenantActorState {
         let paths = &self.paths;
         let state = &live.state;
         let journal = &mut live.journal;
+        let members = live.members_file.as_mut();
         blocking(|| -> Result<(), StoreError> {
-            load::write_dirty(paths, state)?;
+            load::write_dirty(paths, state, members)?;
             journal.truncate()
         })?;
         let seq = live.state.last_seq;

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::actor::{Phase, TenantActorState, last_seq_of};
 use super::load;
+use super::members_file::MembersFile;
 use super::messages::TenantMsg;
 use super::state::Collection;
 use crate::audit::AuditMsg;
@@ -40,6 +41,8 @@ pub(super) struct Compacted {
     audited: Option<u64>,
     /// The rotated journal is gone.
     retired: bool,
+    /// What the snapshot wrote of the members, for the next one.
+    members_file: Option<MembersFile>,
 }
 
 impl TenantActorState {
@@ -99,6 +102,7 @@ impl TenantActorState {
         // and both journals.
         let copy = live.state.dirty_copy();
         live.state.mark_clean(seq);
+        let mut members_file = live.members_file.take();
         let lease = live.journal.lease()?;
         let audit = live.audit.clone();
         let paths = self.paths.clone();
@@ -113,17 +117,24 @@ impl TenantActorState {
                 }
                 None => (None, true),
             };
-            let written = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
-                let (files, _) = load::dirty_files(&paths, &copy)?;
+            let written = tokio::task::spawn_blocking(move || {
+                let (files, written) = load::dirty_files(&paths, &copy, members_file.as_mut())?;
                 drop(copy);
                 write_snapshots(paths.dir(), &files)?;
+                drop(files);
+                if let Some(file) = members_file
+                    .as_ref()
+                    .filter(|_| written.contains(&Collection::Members))
+                {
+                    tracing::debug!(dir = %paths.dir().display(), serialised = file.serialised(), "members snapshot written");
+                }
                 if retire {
                     lease.retire_previous()?;
                 }
-                Ok(retire)
+                Ok::<_, StoreError>((retire, members_file))
             })
             .await;
-            let retired = written.map_err(|e| {
+            let (retired, members_file) = written.map_err(|e| {
                 StoreError::io("compaction", std::io::Error::other(e.to_string()))
             })??;
             let _ = myself.send_message(TenantMsg::Compacted);
@@ -131,6 +142,7 @@ impl TenantActorState {
                 seq,
                 audited,
                 retired,
+                members_file,
             })
         });
         live.compaction = Some(Compaction { task });
@@ -169,6 +181,7 @@ impl TenantActorState {
                 live.unaudited.pop_front();
             }
         }
+        live.members_file = done.members_file;
         if done.retired {
             live.journal.previous_retired();
         } else {

@@ -1,6 +1,7 @@
 //! Bringing a tenant's state into memory: creating its directory, or reading its snapshot files
 //! and replaying the journal over them. Blocking code, run inside the tenant actor.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::commands::{JournalRecord, NewTenant};
+use super::members_file::MembersFile;
 use super::state::{AuthData, COLLECTIONS, Collection, Features, Member, TenantMeta, TenantState};
 use crate::catalog::{Catalog, RoleMatrix};
 use crate::domain::MemberId;
@@ -91,7 +93,7 @@ pub fn create(paths: &TenantPaths, new: &NewTenant, now: Timestamp) -> Result<Lo
     sync_dir(parent).map_err(|e| io("syncing the tenants directory", e))?;
 
     let state = TenantState::new(new, now);
-    write_dirty(paths, &state)?;
+    write_dirty(paths, &state, None)?;
     let recovered = Journal::recover::<JournalRecord>(&paths.journal())?;
     let mut state = state;
     state.mark_clean(0);
@@ -217,12 +219,14 @@ fn enforce_plan_gate(state: &mut TenantState) {
     }
 }
 
-/// Writes every collection changed since its last snapshot, at the state's last seq.
+/// Writes every collection changed since its last snapshot, at the state's last seq (the
+/// members from what `members` kept of the last snapshot, when given).
 pub fn write_dirty(
     paths: &TenantPaths,
     state: &TenantState,
+    members: Option<&mut MembersFile>,
 ) -> Result<Vec<Collection>, StoreError> {
-    let (files, written) = dirty_files(paths, state)?;
+    let (files, written) = dirty_files(paths, state, members)?;
     if !files.is_empty() {
         write_snapshots(paths.dir(), &files)?;
     }
@@ -231,9 +235,15 @@ pub fn write_dirty(
 
 /// The snapshot file of every collection changed since its last snapshot, at the state's last
 /// seq, as bytes to write (here or on another thread), with the collections they hold.
-pub type DirtyFiles = (Vec<(PathBuf, Vec<u8>)>, Vec<Collection>);
+pub type DirtyFiles<'a> = (Vec<(PathBuf, Cow<'a, [u8]>)>, Vec<Collection>);
 
-pub fn dirty_files(paths: &TenantPaths, state: &TenantState) -> Result<DirtyFiles, StoreError> {
+/// The members file comes from `members`, which copies the members unchanged since the last
+/// snapshot it made, when given.
+pub fn dirty_files<'a>(
+    paths: &TenantPaths,
+    state: &TenantState,
+    mut members: Option<&'a mut MembersFile>,
+) -> Result<DirtyFiles<'a>, StoreError> {
     let seq = state.last_seq;
     let mut files = Vec::new();
     let mut written = Vec::new();
@@ -242,11 +252,19 @@ pub fn dirty_files(paths: &TenantPaths, state: &TenantState) -> Result<DirtyFile
             continue;
         }
         let (path, bytes) = match collection {
+            // The largest file is written compact; the others stay readable by people.
+            Collection::Members => {
+                let bytes = match members.take() {
+                    Some(members) => members.snapshot(seq, &state.members)?,
+                    None => Cow::Owned(snapshot_compact(seq, &state.members)?),
+                };
+                files.push((paths.members(), bytes));
+                written.push(collection);
+                continue;
+            }
             Collection::Tenant => (paths.tenant(), snapshot_bytes(seq, &state.meta)?),
             Collection::Features => (paths.features(), snapshot_bytes(seq, &state.features)?),
             Collection::Roles => (paths.roles(), snapshot_bytes(seq, state.roles.as_ref())?),
-            // The largest file is written compact; the others stay readable by people.
-            Collection::Members => (paths.members(), snapshot_compact(seq, &state.members)?),
             Collection::Auth => (paths.auth(), snapshot_compact(seq, &state.auth)?),
             Collection::Keys => (paths.keys(), snapshot_bytes(seq, &state.keys)?),
             Collection::Boards => (
@@ -266,7 +284,7 @@ pub fn dirty_files(paths: &TenantPaths, state: &TenantState) -> Result<DirtyFile
                 snapshot_bytes(seq, &state.workspace.calendar)?,
             ),
         };
-        files.push((path, bytes));
+        files.push((path, Cow::Owned(bytes)));
         written.push(collection);
     }
     Ok((files, written))
@@ -334,7 +352,7 @@ mod tests {
         let (paths, mut loaded) = tenant_with_three_members(root.path());
         // Compaction: only members.json changed, so only it is written at seq 3.
         assert_eq!(
-            write_dirty(&paths, &loaded.state).expect("snapshot"),
+            write_dirty(&paths, &loaded.state, None).expect("snapshot"),
             vec![Collection::Members]
         );
         loaded.journal.truncate().expect("truncate");
@@ -363,7 +381,7 @@ mod tests {
         // The compaction's start: the journal rotated aside, what changed copied.
         loaded.journal.rotate().expect("rotate");
         let copy = loaded.state.dirty_copy();
-        let files = |state: &TenantState| dirty_files(&paths, state).expect("files");
+        let files = |state: &TenantState| dirty_files(&paths, state, None).expect("files");
         assert_eq!(
             files(&copy),
             files(&loaded.state),

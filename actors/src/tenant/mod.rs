@@ -9,6 +9,7 @@ mod compaction;
 mod decide;
 mod group_commit;
 mod load;
+mod members_file;
 mod messages;
 mod sign_in;
 mod state;
@@ -25,6 +26,7 @@ pub use commands::{
     AuditQuery, JournalRecord, MeView, MemberPatch, NewMember, NewTenant, Reply, Request,
     RequestCtx, Secret, TenantFace, field_diff,
 };
+pub use members_file::MembersFile;
 pub(crate) use messages::Admission;
 #[cfg(feature = "fault-injection")]
 pub use messages::Fault;

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 pub use journal::{Journal, Lease, Recovered, Sequenced, previous_of};
 pub use outbox::{Notify, Waiter};
-pub use snapshot::{load_snapshot, snapshot_bytes, snapshot_compact, write_snapshots};
+pub use snapshot::{
+    load_snapshot, serialising_failed, snapshot_bytes, snapshot_compact, write_snapshots,
+};
 pub use zeroed_tail::records_of as journal_records;
 
 use crate::domain::Slug;

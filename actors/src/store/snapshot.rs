@@ -38,17 +38,21 @@ pub fn load_snapshot<T: DeserializeOwned>(path: &Path) -> Result<Option<(u64, T)
     Ok(Some((parsed.seq, parsed.data)))
 }
 
+/// What a snapshot that could not be serialised reports.
+pub fn serialising_failed(err: serde_json::Error) -> StoreError {
+    StoreError::io("serialising a snapshot", io::Error::other(err))
+}
+
 pub fn snapshot_bytes<T: Serialize>(seq: u64, data: &T) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = serde_json::to_vec_pretty(&SnapshotOut { seq, data })
-        .map_err(|e| StoreError::io("serialising a snapshot", io::Error::other(e)))?;
+    let mut bytes =
+        serde_json::to_vec_pretty(&SnapshotOut { seq, data }).map_err(serialising_failed)?;
     bytes.push(b'\n');
     Ok(bytes)
 }
 
 /// Like `snapshot_bytes`, without indentation (for large collections).
 pub fn snapshot_compact<T: Serialize>(seq: u64, data: &T) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = serde_json::to_vec(&SnapshotOut { seq, data })
-        .map_err(|e| StoreError::io("serialising a snapshot", io::Error::other(e)))?;
+    let mut bytes = serde_json::to_vec(&SnapshotOut { seq, data }).map_err(serialising_failed)?;
     bytes.push(b'\n');
     Ok(bytes)
 }

@@ -251,43 +251,55 @@ pub fn dirty_files<'a>(
         if !state.is_dirty(collection) {
             continue;
         }
-        let (path, bytes) = match collection {
-            // The largest file is written compact; the others stay readable by people.
-            Collection::Members => {
-                let bytes = match members.take() {
-                    Some(members) => members.snapshot(seq, &state.members)?,
-                    None => Cow::Owned(snapshot_compact(seq, &state.members)?),
-                };
-                files.push((paths.members(), bytes));
-                written.push(collection);
-                continue;
-            }
-            Collection::Tenant => (paths.tenant(), snapshot_bytes(seq, &state.meta)?),
-            Collection::Features => (paths.features(), snapshot_bytes(seq, &state.features)?),
-            Collection::Roles => (paths.roles(), snapshot_bytes(seq, state.roles.as_ref())?),
-            Collection::Auth => (paths.auth(), snapshot_compact(seq, &state.auth)?),
-            Collection::Keys => (paths.keys(), snapshot_bytes(seq, &state.keys)?),
-            Collection::Boards => (
-                paths.boards(),
-                snapshot_bytes(seq, &state.workspace.boards)?,
-            ),
-            Collection::Meetings => (
-                paths.meetings(),
-                snapshot_compact(seq, &state.workspace.meetings)?,
-            ),
-            Collection::Actions => (
-                paths.actions(),
-                snapshot_compact(seq, &state.workspace.actions)?,
-            ),
-            Collection::Calendar => (
-                paths.calendar(),
-                snapshot_bytes(seq, &state.workspace.calendar)?,
-            ),
+        let kept = match collection {
+            Collection::Members => members.take(),
+            _ => None,
         };
-        files.push((path, Cow::Owned(bytes)));
+        let file = match kept {
+            Some(kept) => (paths.members(), kept.snapshot(seq, &state.members)?),
+            None => {
+                let (path, bytes) = file_of(paths, state, collection)?;
+                (path, Cow::Owned(bytes))
+            }
+        };
+        files.push(file);
         written.push(collection);
     }
     Ok((files, written))
+}
+
+/// One collection's snapshot file, serialised whole.
+fn file_of(
+    paths: &TenantPaths,
+    state: &TenantState,
+    collection: Collection,
+) -> Result<(PathBuf, Vec<u8>), StoreError> {
+    let seq = state.last_seq;
+    Ok(match collection {
+        Collection::Tenant => (paths.tenant(), snapshot_bytes(seq, &state.meta)?),
+        Collection::Features => (paths.features(), snapshot_bytes(seq, &state.features)?),
+        Collection::Roles => (paths.roles(), snapshot_bytes(seq, state.roles.as_ref())?),
+        // The largest file is written compact; the others stay readable by people.
+        Collection::Members => (paths.members(), snapshot_compact(seq, &state.members)?),
+        Collection::Auth => (paths.auth(), snapshot_compact(seq, &state.auth)?),
+        Collection::Keys => (paths.keys(), snapshot_bytes(seq, &state.keys)?),
+        Collection::Boards => (
+            paths.boards(),
+            snapshot_bytes(seq, &state.workspace.boards)?,
+        ),
+        Collection::Meetings => (
+            paths.meetings(),
+            snapshot_compact(seq, &state.workspace.meetings)?,
+        ),
+        Collection::Actions => (
+            paths.actions(),
+            snapshot_compact(seq, &state.workspace.actions)?,
+        ),
+        Collection::Calendar => (
+            paths.calendar(),
+            snapshot_bytes(seq, &state.workspace.calendar)?,
+        ),
+    })
 }
 
 #[cfg(test)]

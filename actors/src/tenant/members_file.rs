@@ -5,13 +5,12 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 
 use super::state::Member;
 use crate::domain::MemberId;
-use crate::store::{StoreError, snapshot_compact};
+use crate::store::{StoreError, serialising_failed, snapshot_compact};
 
 /// Below this many members a snapshot serialises them all and nothing is kept: that takes well
 /// under a millisecond, and the kept bytes would cost a small tenant more memory than they save.
@@ -52,11 +51,9 @@ impl MembersFile {
             };
             return snapshot_compact(seq, members).map(Cow::Owned);
         }
-        let failed =
-            |e: serde_json::Error| StoreError::io("serialising a snapshot", io::Error::other(e));
         let mut out = Vec::with_capacity(self.bytes.len() + self.bytes.len() / 8 + 64);
         out.extend_from_slice(b"{\"seq\":");
-        serde_json::to_writer(&mut out, &seq).map_err(failed)?;
+        serde_json::to_writer(&mut out, &seq).map_err(serialising_failed)?;
         out.extend_from_slice(b",\"data\":{");
         let mut entries = Vec::with_capacity(members.len());
         let mut serialised = 0;
@@ -74,9 +71,9 @@ impl MembersFile {
             match kept {
                 Some(entry) => out.extend_from_slice(&self.bytes[entry.at.clone()]),
                 None => {
-                    serde_json::to_writer(&mut out, id).map_err(failed)?;
+                    serde_json::to_writer(&mut out, id).map_err(serialising_failed)?;
                     out.push(b':');
-                    serde_json::to_writer(&mut out, &**member).map_err(failed)?;
+                    serde_json::to_writer(&mut out, &**member).map_err(serialising_failed)?;
                     serialised += 1;
                 }
             }

@@ -171,6 +171,24 @@ async fn a_large_tenant_reloads_every_member_from_snapshots_that_copied_the_unch
         }
     }
     drop(chair);
+    // The operator sees what the tenant keeps of its members file: at least the file itself.
+    let members_json = server.tenant_dir("big").join("members.json");
+    eventually(
+        "the kept members file in view",
+        Duration::from_secs(10),
+        || async {
+            let kept = server.inspect("big").await["snapshot_kept_bytes"].as_u64();
+            let written = std::fs::metadata(&members_json).map(|m| m.len()).ok();
+            kept.zip(written).filter(|(k, w)| k >= w).map(|_| ())
+        },
+    )
+    .await;
+    server.create_tenant("small", "pro").await;
+    server
+        .add_member("small", "Ann", "ann@small.om")
+        .await
+        .expect("post");
+    assert_eq!(server.inspect("small").await["snapshot_kept_bytes"], 0);
     let data = server.stop().await;
     let dir = data.join("tenants").join("big");
     let journal = std::fs::read(dir.join("journal.jsonl")).expect("journal");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use crate::client::{http_client, json_of, tenant_request};
+use crate::client::{http_client, tenant_request};
 use crate::driver::{Outcome, drive};
 use crate::lanes::Lanes;
 use crate::report::ScenarioReport;
@@ -17,13 +17,7 @@ use crate::verify::{Moment, check_files};
 
 /// Lines in the journal of the tenant under test, from the operator API.
 async fn journal_len(client: &reqwest::Client, server: &Server, slug: &str) -> Option<u64> {
-    let view = json_of(
-        client
-            .get(format!("{}/admin/api/tenants/{slug}", server.base))
-            .bearer_auth(&server.token),
-    )
-    .await?;
-    view["journal_len"].as_u64()
+    server.tenant_view(client, slug).await?["journal_len"].as_u64()
 }
 
 /// Grows one journal to `options.records` lines, kills the server, and times its recovery.

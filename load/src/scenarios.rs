@@ -303,5 +303,29 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
             cpu::Cores::of_this_run(),
         ));
     }
+    if writes_share > 0 {
+        report
+            .notes
+            .push(kept_note(&client, &server, &tenants).await);
+    }
     Ok(vec![report])
+}
+
+/// What the tenants keep of their members snapshots for the next one to copy from, by the
+/// operator API: memory beside the state that a resident size alone does not tell apart.
+async fn kept_note(client: &Client, server: &Server, tenants: &[Tenant]) -> String {
+    let (mut bytes, mut keeping) = (0, 0);
+    for tenant in tenants {
+        let view = server.tenant_view(client, &tenant.slug).await;
+        let kept = view
+            .and_then(|v| v["snapshot_kept_bytes"].as_u64())
+            .unwrap_or(0);
+        bytes += kept;
+        keeping += usize::from(kept > 0);
+    }
+    format!(
+        "members snapshots kept for the next: {:.1} MB in {keeping} tenant(s) of {}",
+        bytes as f64 / 1e6,
+        tenants.len()
+    )
 }

@@ -110,6 +110,20 @@ pub fn is_harness_setting(key: &str) -> bool {
 }
 
 impl Server {
+    /// What the operator API shows of one tenant (`GET /admin/api/tenants/{slug}`).
+    pub async fn tenant_view(
+        &self,
+        client: &reqwest::Client,
+        slug: &str,
+    ) -> Option<serde_json::Value> {
+        crate::client::json_of(
+            client
+                .get(format!("{}/admin/api/tenants/{slug}", self.base))
+                .bearer_auth(&self.token),
+        )
+        .await
+    }
+
     /// A server the harness did not start: `data_dir` is its data directory on this machine (its
     /// file mailer's sign-in codes are read there), `token` its operator token.
     pub fn external(base: &str, data_dir: Option<PathBuf>, token: &str) -> Self {

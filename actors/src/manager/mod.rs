@@ -104,6 +104,7 @@ impl Entry {
             hosts: self.hosts.clone(),
             journal_len: None,
             last_seq: None,
+            snapshot_kept_bytes: None,
             children: Vec::new(),
         }
     }

@@ -33,6 +33,9 @@ pub struct TenantView {
     /// Known only while the tenant is active.
     pub journal_len: Option<u64>,
     pub last_seq: Option<u64>,
+    /// Memory kept of the last members snapshot for the next one to copy from (0 under 1,000
+    /// members); known only while the tenant is active.
+    pub snapshot_kept_bytes: Option<u64>,
     pub children: Vec<ChildView>,
 }
 

@@ -520,6 +520,11 @@ impl TenantActorState {
             Phase::Ready(live) => {
                 view.journal_len = Some(live.journal.len());
                 view.last_seq = Some(live.state.last_seq);
+                view.snapshot_kept_bytes = Some(match (&live.members_file, &live.compaction) {
+                    (Some(file), _) => file.kept_bytes(),
+                    (None, Some(compaction)) => compaction.members_file_bytes,
+                    (None, None) => 0,
+                });
                 view.children = vec![ChildView {
                     name: "audit".into(),
                     state: if live.audit.is_some() {

@@ -24,6 +24,8 @@ const AUDIT_SYNC_MS: u64 = 10_000;
 #[derive(Debug)]
 pub(super) struct Compaction {
     task: JoinHandle<Result<Compacted, StoreError>>,
+    /// What the members file it took kept, for the operator's view meanwhile.
+    pub(super) members_file_bytes: u64,
 }
 
 impl Drop for Compaction {
@@ -103,6 +105,7 @@ impl TenantActorState {
         let copy = live.state.dirty_copy();
         live.state.mark_clean(seq);
         let mut members_file = live.members_file.take();
+        let members_file_bytes = members_file.as_ref().map_or(0, MembersFile::kept_bytes);
         let lease = live.journal.lease()?;
         let audit = live.audit.clone();
         let paths = self.paths.clone();
@@ -145,7 +148,10 @@ impl TenantActorState {
                 members_file,
             })
         });
-        live.compaction = Some(Compaction { task });
+        live.compaction = Some(Compaction {
+            task,
+            members_file_bytes,
+        });
         Ok(())
     }
 

@@ -51,7 +51,10 @@ impl MembersFile {
             };
             return snapshot_compact(seq, members).map(Cow::Owned);
         }
-        let mut out = Vec::with_capacity(self.bytes.len() + self.bytes.len() / 8 + 64);
+        // Sized by the last file's bytes a member, so that a tenant that grew since does not
+        // double the buffer; what is left over is handed back below.
+        let per_member = self.bytes.len() / self.entries.len().max(1);
+        let mut out = Vec::with_capacity(per_member * (members.len() + members.len() / 32) + 64);
         out.extend_from_slice(b"{\"seq\":");
         serde_json::to_writer(&mut out, &seq).map_err(serialising_failed)?;
         out.extend_from_slice(b",\"data\":{");
@@ -84,6 +87,12 @@ impl MembersFile {
             });
         }
         out.extend_from_slice(b"}}\n");
+        // Kept until the next snapshot: a buffer that had to grow (the tenant grew by more than
+        // the estimate) gives back its spare half. Not every time, since shrinking a large block
+        // costs about as much as building the file.
+        if out.capacity() > out.len() + out.len() / 8 {
+            out.shrink_to_fit();
+        }
         self.bytes = out;
         self.entries = entries;
         self.serialised = serialised;
@@ -93,6 +102,12 @@ impl MembersFile {
     /// Members the last snapshot serialised rather than copied (all of a small tenant's).
     pub fn serialised(&self) -> usize {
         self.serialised
+    }
+
+    /// The memory this keeps: the file's bytes and where each member lies in them (the members
+    /// themselves are the state's, shared).
+    pub fn kept_bytes(&self) -> u64 {
+        (self.bytes.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>()) as u64
     }
 }
 
@@ -180,14 +195,36 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_that_grew_keeps_about_its_file_and_no_spare_buffer() {
+        let mut map = members(KEEP_FROM);
+        let mut file = MembersFile::default();
+        for round in 0..3u64 {
+            let written = file.snapshot(round, &map).expect("bytes").len() as u64;
+            let entries = (map.len() * std::mem::size_of::<Entry>()) as u64;
+            assert!(
+                file.kept_bytes() <= written + written / 8 + entries,
+                "round {round}"
+            );
+            // Half as many members again before the next snapshot.
+            for n in 0..map.len() / 2 {
+                let m = member(n);
+                map.insert(m.id, m);
+            }
+        }
+    }
+
+    #[test]
     fn a_small_tenant_keeps_nothing() {
         let mut file = MembersFile::default();
         let large = members(KEEP_FROM);
-        file.snapshot(1, &large).expect("large");
+        let written = file.snapshot(1, &large).expect("large").len() as u64;
         assert_eq!(file.entries.len(), KEEP_FROM);
+        let per_member = std::mem::size_of::<Entry>() as u64;
+        assert!(file.kept_bytes() >= written + KEEP_FROM as u64 * per_member);
         let small = members(3);
         let bytes = file.snapshot(2, &small).expect("small").into_owned();
         assert_eq!(bytes, snapshot_compact(2, &small).expect("whole"));
         assert!(file.entries.is_empty() && file.bytes.is_empty());
+        assert_eq!(file.kept_bytes(), 0);
     }
 }

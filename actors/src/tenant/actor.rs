@@ -8,17 +8,16 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use super::auth::Caller;
-use super::children::{sign_in_identity, spawn_audit};
-use super::commands::{Change, Decision, JournalRecord, Reply, Request};
+use super::children::spawn_audit;
+use super::commands::{Change, JournalRecord, Reply};
 use super::group_commit::Pending;
+use super::handling::Handled;
 use super::load::{self, LoadError, Loaded};
 #[cfg(feature = "fault-injection")]
 use super::messages::Fault;
-use super::messages::{Creation, Envelope, TenantMsg};
+use super::messages::{Creation, TenantMsg};
 use super::state::TenantState;
-use super::workspace::WorkspaceRequest;
-use crate::audit::{AuditBatch, AuditEntry, AuditMsg, Diff};
+use crate::audit::{AuditBatch, AuditEntry, AuditMsg};
 use crate::children::documents::DocumentsMsg;
 use crate::children::limiter::LimiterMsg;
 use crate::children::notifier::NotifyMsg;
@@ -120,7 +119,15 @@ impl Actor for TenantActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             TenantMsg::Load => Box::pin(state.load(&myself)).await,
-            TenantMsg::Request(envelope) => Box::pin(state.handle_request(&myself, envelope)).await,
+            // Most requests are answered or staged here and now; only those that wait on a child
+            // (a sign-in's rate limit, an audit query, a document transfer) become a future, so
+            // the common one allocates none of that future's size.
+            TenantMsg::Request(envelope) => match state.request_now(envelope)? {
+                Handled::Done => Ok(()),
+                Handled::Waits(checked) => {
+                    Box::pin(state.request_after_wait(&myself, checked)).await
+                }
+            },
             TenantMsg::DocumentStored { pending, result } => {
                 state.document_stored(*pending, result)
             }
@@ -316,127 +323,6 @@ impl TenantActorState {
             }
             other => Err(Box::new(other)),
         }
-    }
-
-    async fn handle_request(
-        &mut self,
-        myself: &ActorRef<TenantMsg>,
-        envelope: Envelope,
-    ) -> Result<(), ActorProcessingErr> {
-        let span = tracing::info_span!(
-            "tenant_request",
-            tenant = %self.slug,
-            request_id = envelope.ctx.request_id.as_deref().unwrap_or("-"),
-        );
-        let _guard = span.enter();
-        let live = match &mut self.phase {
-            Phase::Ready(live) => live,
-            Phase::Broken(reason) => {
-                envelope.refuse(TenantError::Unavailable(reason.clone()));
-                return Ok(());
-            }
-            Phase::Loading => {
-                envelope.refuse(TenantError::Unavailable("still loading".into()));
-                return Ok(());
-            }
-        };
-        let Envelope {
-            ctx,
-            request,
-            reply,
-            admission: _admission,
-        } = envelope;
-        let now = self.shared.clock.now();
-        let shared = Arc::clone(&self.shared);
-        let auth = &shared.config.auth;
-        let caller = match live.state.authenticate(&ctx.credential, now, auth) {
-            Ok(caller) => caller,
-            Err(err) => {
-                let _ = reply.send(Err(err));
-                return Ok(());
-            }
-        };
-        if let Err(err) = live.state.check_access(&caller, request.access()) {
-            let _ = reply.send(Err(err));
-            return Ok(());
-        }
-        if let Some(identity) = sign_in_identity(&request)
-            && let Err(wait) = self.rate_limit(myself, identity, ctx.ip).await?
-        {
-            let _ = reply.send(Err(TenantError::RateLimited {
-                retry_after_secs: wait,
-            }));
-            return Ok(());
-        }
-        let Phase::Ready(live) = &mut self.phase else {
-            return Ok(());
-        };
-        if let Request::Audit(query) | Request::AuditExport(query) = &request {
-            if matches!(request, Request::AuditExport(_))
-                && live.state.meta.plan < crate::catalog::Plan::Pro
-            {
-                let _ = reply.send(Err(TenantError::PlanRequired(
-                    "the audit export needs the pro plan or above".into(),
-                )));
-                return Ok(());
-            }
-            let query = query.clone();
-            if live.audit.is_none() {
-                live.audit =
-                    Some(spawn_audit(myself, &self.shared, &self.slug, &self.paths).await?);
-            }
-            if let Some(audit) = &live.audit {
-                audit.cast(AuditMsg::Query { query, reply })?;
-            }
-            return Ok(());
-        }
-        if let Request::Workspace(
-            workspace @ (WorkspaceRequest::UploadDocument { .. }
-            | WorkspaceRequest::ReplaceDocument { .. }
-            | WorkspaceRequest::Download { .. }),
-        ) = request
-        {
-            return self
-                .transfer(myself, workspace, &caller, ctx.ip, reply)
-                .await;
-        }
-        let Phase::Ready(live) = &mut self.phase else {
-            return Ok(());
-        };
-        let module = request.module();
-        let decision = match live.state.decide(request, now, &caller, auth) {
-            Ok(decision) => decision,
-            Err(err) => {
-                let _ = reply.send(Err(err));
-                return Ok(());
-            }
-        };
-        let Decision {
-            mut change,
-            reply: answer,
-            effect,
-        } = decision;
-        // Every read by the operator is on the record, in the tenant's own trail.
-        if change.is_none()
-            && matches!(caller, Caller::OperatorReadOnly | Caller::OperatorAdmin)
-            && answer.is_ok()
-        {
-            change = Some(Change {
-                action: "operator.read",
-                module,
-                target: self.slug.to_string(),
-                diff: Diff::none(),
-                op: super::state::Op::Accessed,
-            });
-        }
-        match change {
-            Some(change) => self.stage(change, answer, caller.principal(), ctx.ip, Some(reply))?,
-            None => self.answer_after_pending(reply, answer),
-        }
-        if let Some(effect) = effect {
-            self.after_pending(effect);
-        }
-        Ok(())
     }
 
     /// Writes the changed collections and empties the journal (the rotated one too), once the

@@ -8,6 +8,7 @@ mod commands;
 mod compaction;
 mod decide;
 mod group_commit;
+mod handling;
 mod load;
 mod members_file;
 mod messages;

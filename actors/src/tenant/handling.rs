@@ -175,19 +175,12 @@ impl TenantActorState {
             }
             return Ok(());
         }
-        if is_transfer(&checked.request) {
-            let Checked {
-                ctx,
-                request: Request::Workspace(workspace),
-                reply,
-                caller,
-                ..
-            } = checked
-            else {
-                return Ok(());
-            };
+        if is_transfer(&checked.request)
+            && let Request::Workspace(workspace) = checked.request
+        {
+            let (caller, ip) = (&checked.caller, checked.ctx.ip);
             return self
-                .transfer(myself, workspace, &caller, ctx.ip, reply)
+                .transfer(myself, workspace, caller, ip, checked.reply)
                 .await;
         }
         self.decide_and_stage(checked)

@@ -5,7 +5,7 @@
 use ractor::{ActorProcessingErr, ActorRef};
 use tracing::Instrument;
 
-use super::actor::{Phase, TenantActorState};
+use super::actor::{Phase, ReplyPort, TenantActorState};
 use super::auth::Caller;
 use super::children::{sign_in_identity, spawn_audit};
 use super::commands::{Change, Decision, Request, RequestCtx};
@@ -13,8 +13,6 @@ use super::messages::{Admission, Envelope, TenantMsg};
 use super::workspace::WorkspaceRequest;
 use crate::audit::{AuditMsg, Diff};
 use crate::error::TenantError;
-
-type ReplyPort = ractor::RpcReplyPort<Result<super::commands::Reply, TenantError>>;
 
 /// What became of a request handed to the actor.
 pub(super) enum Handled {

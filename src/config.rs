@@ -138,6 +138,8 @@ pub struct Settings {
     #[serde(deserialize_with = "lenient_string")]
     pub whatsapp_language: String,
     pub whatsapp_timeout_ms: u64,
+    pub delivery_concurrency: usize,
+    pub delivery_concurrency_per_tenant: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -195,6 +197,8 @@ impl Default for Settings {
             whatsapp_template: "majlis_sign_in_code".into(),
             whatsapp_language: "en".into(),
             whatsapp_timeout_ms: 10_000,
+            delivery_concurrency: 16,
+            delivery_concurrency_per_tenant: 8,
         }
     }
 }
@@ -244,6 +248,8 @@ const KNOWN_KEYS: &[&str] = &[
     "whatsapp_template",
     "whatsapp_language",
     "whatsapp_timeout_ms",
+    "delivery_concurrency",
+    "delivery_concurrency_per_tenant",
 ];
 
 #[derive(Debug, thiserror::Error)]

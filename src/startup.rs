@@ -127,6 +127,13 @@ pub fn runtime_config(settings: &Settings, secret: &Secret) -> Result<RuntimeCon
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{{slug}}.{base}:{port}")),
+        concurrency: settings.delivery_concurrency.max(1),
+        // On-prem the one tenant has no other to leave slots to.
+        concurrency_per_tenant: if matches!(mode, Mode::OnPrem { .. }) {
+            settings.delivery_concurrency.max(1)
+        } else {
+            settings.delivery_concurrency_per_tenant.max(1)
+        },
     };
     Ok(RuntimeConfig {
         auth,
@@ -338,4 +345,34 @@ pub async fn with_offline_runtime<T>(
     let out = work(&runtime).await;
     runtime.shutdown().await;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_prem_the_one_tenant_may_use_every_delivery_slot() {
+        let secret = Secret::new("0".repeat(64));
+        let cloud = Settings {
+            delivery_concurrency: 12,
+            delivery_concurrency_per_tenant: 3,
+            ..Settings::default()
+        };
+        let delivery = runtime_config(&cloud, &secret).expect("config").delivery;
+        assert_eq!(
+            (delivery.concurrency, delivery.concurrency_per_tenant),
+            (12, 3)
+        );
+        let onprem = Settings {
+            mode: ModeSetting::Onprem,
+            tenant: Some("acme".into()),
+            ..cloud
+        };
+        let delivery = runtime_config(&onprem, &secret).expect("config").delivery;
+        assert_eq!(
+            (delivery.concurrency, delivery.concurrency_per_tenant),
+            (12, 12)
+        );
+    }
 }

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use majlis_load::mailbox::Mail;
+use majlis_load::server::Launch;
 use majlis_load::{Options, Scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,7 +15,11 @@ async fn the_smoke_run_completes_and_loses_nothing() {
     let plot = dir.path().join("curve.svg");
     let options = Options {
         server: None,
-        bin: PathBuf::from(env!("CARGO_BIN_EXE_majlis")),
+        launch: Launch {
+            bin: PathBuf::from(env!("CARGO_BIN_EXE_majlis")),
+            settings: Vec::new(),
+            mail: Mail::Files,
+        },
         duration: Duration::from_secs(2),
         concurrency: 8,
         tenants: 3,
@@ -23,7 +29,6 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         records: 2_000,
         data_dir: None,
         token: String::new(),
-        server_settings: Vec::new(),
     };
     let reports = majlis_load::run(Scenario::Smoke, &options)
         .await
@@ -39,6 +44,7 @@ async fn the_smoke_run_completes_and_loses_nothing() {
             "chaos",
             "overload",
             "login",
+            "login-smtp",
             "activation",
             "activation-cold",
             "connections",
@@ -71,7 +77,7 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         }
         if matches!(
             report.scenario.as_str(),
-            "login" | "activation" | "activation-cold" | "connections"
+            "login" | "login-smtp" | "activation" | "activation-cold" | "connections"
         ) {
             assert!(
                 report.errors.is_empty(),
@@ -103,17 +109,22 @@ async fn the_smoke_run_completes_and_loses_nothing() {
         overload.errors.keys().all(|s| s == "429" || s == "503"),
         "{overload:?}"
     );
-    let login = reports
-        .iter()
-        .find(|r| r.scenario == "login")
-        .expect("login");
-    assert!(
-        login
-            .notes
-            .iter()
-            .any(|n| n.contains("locked (429 with Retry-After)")),
-        "{login:?}"
-    );
+    // Both ways codes travel: the file mailer's folder, and SMTP to the harness's sink (which
+    // the server was told to relay to), each with the identity locked at the end.
+    for (name, by) in [
+        ("login", "by the file mailer"),
+        ("login-smtp", "by SMTP to the harness's sink"),
+    ] {
+        let login = reports.iter().find(|r| r.scenario == name).expect("login");
+        assert!(
+            login
+                .notes
+                .iter()
+                .any(|n| n.contains("locked (429 with Retry-After)")),
+            "{login:?}"
+        );
+        assert!(login.notes.iter().any(|n| n.contains(by)), "{login:?}");
+    }
     let chaos = reports
         .iter()
         .find(|r| r.scenario == "chaos")
@@ -147,7 +158,12 @@ async fn a_server_setting_reaches_every_server_the_harness_starts() {
     let body = vec![b' '; 1024];
     let mut statuses = Vec::new();
     for settings in [vec![], vec![tiny]] {
-        let server = Server::spawn(&bin, &settings, 900).await.expect("started");
+        let launch = Launch {
+            bin: bin.clone(),
+            settings,
+            mail: Mail::Files,
+        };
+        let server = Server::spawn(&launch, 900).await.expect("started");
         let answer = reqwest::Client::new()
             .post(format!("{}/admin/api/tenants", server.base))
             .bearer_auth(&server.token)
@@ -160,4 +176,50 @@ async fn a_server_setting_reaches_every_server_the_harness_starts() {
     }
     // The same kilobyte of blanks: bad JSON under the default limit, too large under 64 bytes.
     assert_eq!(statuses, [400, 413]);
+}
+
+#[tokio::test]
+async fn a_running_server_takes_run_after_run_with_codes_by_smtp_and_no_data_dir() {
+    use majlis_load::mailbox::SmtpSink;
+    use majlis_load::server::Server;
+    // A server relaying its mail to the harness's sink, started apart from the runs below.
+    let sink = SmtpSink::start("127.0.0.1:0".parse().expect("address"), Duration::ZERO)
+        .await
+        .expect("sink");
+    let launch = Launch {
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_majlis")),
+        settings: Vec::new(),
+        mail: Mail::Smtp(sink),
+    };
+    let server = Server::spawn(&launch, 900).await.expect("started");
+    let options = Options {
+        server: Some(server.base.clone()),
+        launch,
+        duration: Duration::from_secs(1),
+        concurrency: 4,
+        tenants: 2,
+        chaos_cycles: 0,
+        inflight_bound: 8,
+        plot: None,
+        records: 0,
+        data_dir: None,
+        token: server.token.clone(),
+    };
+    // The second run finds the first one's tenants there, and makes its own.
+    for scenario in [Scenario::Write, Scenario::Write] {
+        let reports = majlis_load::run(scenario, &options)
+            .await
+            .expect("the run against the running server passes its verification");
+        assert!(reports[0].acknowledged > 0, "{reports:?}");
+    }
+    let tenants: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/admin/api/tenants", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(tenants.as_array().map(Vec::len), Some(4), "{tenants}");
 }

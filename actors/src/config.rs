@@ -51,6 +51,8 @@ impl RuntimeConfig {
             delivery: DeliveryConfig {
                 mail_from: "majlis <no-reply@localhost>".into(),
                 public_url: "http://{slug}.localhost:8080".into(),
+                concurrency: 16,
+                concurrency_per_tenant: 8,
                 ..DeliveryConfig::default()
             },
         }
@@ -107,6 +109,12 @@ pub struct DeliveryConfig {
     pub whatsapp: Option<WhatsAppConfig>,
     /// Where people reach the server, for links in messages (`{slug}` is replaced).
     pub public_url: String,
+    /// Messages being delivered at once across the server (connections to the SMTP relay at
+    /// most, requests to the WhatsApp API likewise); at least one.
+    pub concurrency: usize,
+    /// Messages of one tenant being delivered at once, so that one tenant's rush cannot take
+    /// every slot of the server; at least one.
+    pub concurrency_per_tenant: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

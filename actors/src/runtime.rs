@@ -11,6 +11,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::task::JoinHandle;
 
+use crate::children::couriers::{CourierError, Couriers};
 use crate::clock::Clock;
 use crate::config::RuntimeConfig;
 use crate::domain::Slug;
@@ -26,6 +27,8 @@ pub struct Shared {
     pub clock: Clock,
     /// Running tenants, for requests that need no decision by the manager.
     pub(crate) routes: Arc<Routes>,
+    /// The ways out for mail and WhatsApp messages, shared by every tenant's notifier.
+    pub(crate) couriers: Arc<Couriers>,
     instance: u64,
 }
 
@@ -50,6 +53,8 @@ pub enum StartError {
     },
     #[error("the runtime did not start: {0}")]
     Spawn(String),
+    #[error("cannot set up message delivery: {0}")]
+    Delivery(#[from] CourierError),
 }
 
 /// The way to reach the current tenant manager; it is looked up by name on every use, so a
@@ -84,6 +89,7 @@ impl Runtime {
     pub async fn start(config: RuntimeConfig, clock: Clock) -> Result<Self, StartError> {
         static INSTANCES: AtomicU64 = AtomicU64::new(0);
         let lock = lock_data_root(&config.data_root)?;
+        let couriers = Arc::new(Couriers::build(&config.delivery)?);
         let routes = Arc::new(Routes::new(
             config.mode.clone(),
             config.base_domain.clone(),
@@ -94,6 +100,7 @@ impl Runtime {
             config,
             clock,
             routes,
+            couriers,
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
         });
         let (root, root_task) = Actor::spawn(None, RootActor, Arc::clone(&shared))

@@ -23,7 +23,7 @@ const OVERLOAD_MEMORY_BUDGET_MB: f64 = 256.0;
 /// Writers, a tenant panic and `kill -9` at random instants, restart, verify — `chaos_cycles`
 /// times; then the overload.
 pub async fn chaos(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let mut server = Server::spawn(&options.bin, &options.server_settings, 900).await?;
+    let mut server = Server::spawn(&options.launch, 900).await?;
     let client = http_client(options.concurrency * 2);
     let tenants = Arc::new(prepare(&client, &server, options.tenants.clamp(1, 10)).await?);
     let cycles = options.chaos_cycles.max(1);

@@ -27,6 +27,9 @@ pub struct Tenant {
     pub item: String,
 }
 
+/// How long the harness waits for a sign-in code to arrive.
+pub const CODE_WAIT: Duration = Duration::from_secs(10);
+
 pub fn http_client(pool: usize) -> Client {
     Client::builder()
         .pool_max_idle_per_host(pool)
@@ -108,7 +111,7 @@ pub async fn prepare_tenant(
     .await?;
     let member_id = member["id"].as_str().unwrap_or_default().to_owned();
 
-    let before = server.mail_count(slug);
+    let asked = std::time::Instant::now();
     let flow = expect(
         tenant_request(client, base, slug, Method::POST, "/api/auth/otp/request")
             .json(&json!({"identity": email}))
@@ -118,20 +121,16 @@ pub async fn prepare_tenant(
     )
     .await?;
     let flow = flow["flow"].as_str().unwrap_or_default().to_owned();
-    let mut code = None;
-    for _ in 0..500 {
-        code = server.latest_code(slug, before);
-        if code.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let code = code.ok_or_else(|| {
-        SetupError(
-            "no sign-in code arrived (the harness reads the file mailer of a server it started)"
-                .into(),
-        )
-    })?;
+    let code = server
+        .next_code(slug, &email, asked, CODE_WAIT)
+        .await
+        .ok_or_else(|| {
+            SetupError(format!(
+                "no sign-in code for {email} arrived within {CODE_WAIT:?} (the harness reads the \
+                 file mailer's folder of a server on this machine, or its own SMTP sink with \
+                 --mail smtp)"
+            ))
+        })?;
     let verified = tenant_request(client, base, slug, Method::POST, "/api/auth/otp/verify")
         .json(&json!({"flow": flow, "code": code}))
         .send()

@@ -124,7 +124,8 @@ impl Run {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+/// A histogram of microseconds, from 1 µs to a minute, to three significant digits.
+pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3)
         .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
 }

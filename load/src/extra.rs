@@ -64,7 +64,7 @@ async fn all_passive(client: &Client, server: &Server, limit: Duration) -> bool 
 /// passivate all the time; reports request latency (activation included), resident memory per
 /// active tenant at the peak, and what is left once every tenant has passivated again.
 pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let server = Server::spawn(&options.bin, &options.server_settings, 1).await?;
+    let server = Server::spawn(&options.launch, 1).await?;
     let client = http_client(options.concurrency * 2);
     let empty_rss = server.rss_mb().unwrap_or(0.0);
     let slugs = Arc::new(create_bare_tenants(&client, &server, options.tenants.max(1)).await?);
@@ -197,7 +197,7 @@ async fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
 /// Opens `concurrency` keep-alive connections at once, sends a request on each, then a second
 /// one on each still-open connection; every failure counts.
 pub async fn connections(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let server = Server::spawn(&options.bin, &options.server_settings, 900).await?;
+    let server = Server::spawn(&options.launch, 900).await?;
     let addr = server.base.trim_start_matches("http://").to_owned();
     let count = options.concurrency;
     let started = Instant::now();

@@ -11,6 +11,7 @@ pub mod driver;
 pub mod extra;
 pub mod lanes;
 pub mod login;
+pub mod mailbox;
 pub mod pin;
 pub mod plot;
 pub mod progress;

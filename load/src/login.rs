@@ -1,16 +1,17 @@
-//! Full sign-in flows at load (ask for a code, read it from the file mailer, trade it for a
-//! session), then the limit that matters most under attack: guessing codes kills the flow after
-//! five tries and locks the identity after `otp_lock_after` failures across flows.
+//! Full sign-in flows at load (ask for a code, wait for it in the mailbox — the file mailer's
+//! folder or the harness's SMTP sink — and trade it for a session), then the limit that matters
+//! most under attack: guessing codes kills the flow after five tries and locks the identity
+//! after `otp_lock_after` failures across flows.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::json;
 
-use crate::client::{SetupError, http_client, tenant_request};
+use crate::client::{CODE_WAIT, SetupError, http_client, tenant_request};
+use crate::mailbox::Mail;
 use crate::report::ScenarioReport;
 use crate::scenarios::{Options, Outcome, RunError, drive, report};
 use crate::server::Server;
@@ -20,9 +21,12 @@ use crate::server::Server;
 const TRIES_PER_FLOW: usize = 5;
 const LOCK_AFTER: usize = 20;
 
-/// Full sign-in flows: ask for a code, read it from the mail folder, trade it for a session.
+/// How long a flow under load waits for its code before it counts as undelivered (599).
+const FLOW_CODE_WAIT: Duration = Duration::from_secs(5);
+
+/// Full sign-in flows: ask for a code, wait for it in the mailbox, trade it for a session.
 pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let server = Arc::new(Server::spawn(&options.bin, &options.server_settings, 900).await?);
+    let server = Arc::new(Server::spawn(&options.launch, 900).await?);
     let client = http_client(options.concurrency * 2);
     let slug = "login".to_owned();
     client
@@ -42,14 +46,19 @@ pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
             .await
             .map_err(|e| RunError::Setup(crate::client::SetupError(e.to_string())))?;
     }
-    let (c, srv) = (client.clone(), Arc::clone(&server));
-    let seen: Arc<Vec<std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>>> =
-        Arc::new((0..workers).map(|_| std::sync::Mutex::default()).collect());
+    // From asking for a code to holding it: what a member waits for their mail.
+    let delivery = Arc::new(Mutex::new(crate::driver::new_histogram()));
+    let (c, srv, waits) = (client.clone(), Arc::clone(&server), Arc::clone(&delivery));
     let run = drive("login", workers, options.duration, move |worker, _| {
-        let (client, server, slug, seen) =
-            (c.clone(), Arc::clone(&srv), slug.clone(), Arc::clone(&seen));
+        let (client, server, slug, waits) = (
+            c.clone(),
+            Arc::clone(&srv),
+            slug.clone(),
+            Arc::clone(&waits),
+        );
         async move {
             let email = format!("w{worker}@login.load");
+            let asked = Instant::now();
             let Ok(response) = tenant_request(
                 &client,
                 &server.base,
@@ -72,21 +81,12 @@ pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
                 .ok()
                 .and_then(|v| v["flow"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            let started = Instant::now();
-            let code = loop {
-                // Workers share the mail folder: each takes the newest mail to its own member.
-                let found = seen[worker]
-                    .lock()
-                    .ok()
-                    .and_then(|mut seen| server.code_for(&slug, &email, &mut seen));
-                if let Some(code) = found {
-                    break code;
-                }
-                if started.elapsed() > Duration::from_secs(5) {
-                    return Outcome::status(599);
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
+            let Some(code) = server.next_code(&slug, &email, asked, FLOW_CODE_WAIT).await else {
+                return Outcome::status(599);
             };
+            if let Ok(mut waits) = waits.lock() {
+                let _ = waits.record((asked.elapsed().as_micros() as u64).max(1));
+            }
             match tenant_request(
                 &client,
                 &server.base,
@@ -105,21 +105,49 @@ pub async fn login(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     })
     .await;
     let mut report = report("login", &run, workers, 0.0, 0, server.rss_mb());
+    if let Ok(waits) = delivery.lock() {
+        report
+            .notes
+            .push(delivery_note(&options.launch.mail, &waits));
+    }
     report
         .notes
         .push(brute_force_is_stopped(&client, &server, "login").await?);
     Ok(vec![report])
 }
 
-/// Asks for a code for `email` and reads it from the mail folder: (flow, code).
+/// How codes travelled and how long members waited for them.
+fn delivery_note(mail: &Mail, waits: &Histogram<u64>) -> String {
+    let by = match mail {
+        Mail::Files => "the file mailer".to_owned(),
+        Mail::Smtp(sink) if sink.latency().is_zero() => {
+            format!("SMTP to the harness's sink at {}", sink.address())
+        }
+        Mail::Smtp(sink) => format!(
+            "SMTP to the harness's sink at {}, which took {} ms to accept each message",
+            sink.address(),
+            sink.latency().as_millis()
+        ),
+    };
+    let ms = |q: f64| waits.value_at_quantile(q) as f64 / 1000.0;
+    format!(
+        "{} codes by {by}: from asking to the code in hand p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        waits.len(),
+        ms(0.5),
+        ms(0.99),
+        waits.max() as f64 / 1000.0
+    )
+}
+
+/// Asks for a code for `email` and waits for it in the mailbox: (flow, code).
 async fn fresh_code(
     client: &Client,
     server: &Server,
     slug: &str,
     email: &str,
-    seen: &mut HashSet<PathBuf>,
 ) -> Result<(String, String), RunError> {
     let setup = |what: String| RunError::Setup(SetupError(what));
+    let asked = Instant::now();
     let response = tenant_request(
         client,
         &server.base,
@@ -137,16 +165,11 @@ async fn fresh_code(
         .ok()
         .and_then(|v| v["flow"].as_str().map(str::to_owned))
         .ok_or_else(|| setup("no flow in the answer to a code request".into()))?;
-    let started = Instant::now();
-    loop {
-        if let Some(code) = server.code_for(slug, email, seen) {
-            return Ok((flow, code));
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            return Err(setup(format!("no code mailed to {email}")));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let code = server
+        .next_code(slug, email, asked, CODE_WAIT)
+        .await
+        .ok_or_else(|| setup(format!("no code mailed to {email}")))?;
+    Ok((flow, code))
 }
 
 async fn verify(
@@ -186,12 +209,11 @@ async fn brute_force_is_stopped(
         .send()
         .await
         .map_err(|e| RunError::Setup(SetupError(e.to_string())))?;
-    let mut seen = HashSet::new();
     // A flow kept aside, untouched: once the identity is locked, even its right code is refused.
-    let (kept_flow, kept_code) = fresh_code(client, server, slug, email, &mut seen).await?;
+    let (kept_flow, kept_code) = fresh_code(client, server, slug, email).await?;
     let mut wrong_tries = 0;
     while wrong_tries < LOCK_AFTER {
-        let (flow, code) = fresh_code(client, server, slug, email, &mut seen).await?;
+        let (flow, code) = fresh_code(client, server, slug, email).await?;
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for _ in 0..TRIES_PER_FLOW.min(LOCK_AFTER - wrong_tries) {
             let status = verify(client, server, slug, &flow, wrong)

@@ -23,8 +23,7 @@ async fn journal_len(client: &reqwest::Client, server: &Server, slug: &str) -> O
 /// Grows one journal to `options.records` lines, kills the server, and times its recovery.
 pub async fn recovery(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
     let mut server = Server::spawn_with(
-        &options.bin,
-        &options.server_settings,
+        &options.launch,
         900,
         &[("MAJLIS_SNAPSHOT_EVERY", "100000000")],
     )

@@ -10,9 +10,9 @@ use reqwest::{Client, Method};
 use crate::client::{SetupError, Tenant, http_client, prepare_tenant};
 pub use crate::driver::{Outcome, Pace, Run, drive, drive_paced};
 use crate::lanes::{Call, Lanes};
+use crate::mailbox::{Mail, SmtpSink};
 use crate::report::ScenarioReport;
-use crate::server::{Server, ServerError};
-use crate::server_settings::ServerSetting;
+use crate::server::{Launch, Server, ServerError};
 use crate::verify::{Moment, VerifyError, check_files};
 pub(crate) use crate::writes::{verify_api, write_op};
 use crate::{ceilings, cpu};
@@ -50,7 +50,8 @@ pub enum Scenario {
 pub struct Options {
     /// An existing server; `None` starts a fresh one.
     pub server: Option<String>,
-    pub bin: PathBuf,
+    /// How fresh servers are started, and how every server delivers sign-in codes.
+    pub launch: Launch,
     pub duration: Duration,
     pub concurrency: usize,
     pub tenants: usize,
@@ -59,14 +60,13 @@ pub struct Options {
     pub inflight_bound: usize,
     /// Where `curve` draws its latency-versus-throughput plot (SVG).
     pub plot: Option<PathBuf>,
-    /// The data directory of the `server` given (its mail folder holds the sign-in codes).
+    /// The data directory of the `server` given, on this machine (its file mailer's folders,
+    /// and where the disk ceiling is measured).
     pub data_dir: Option<PathBuf>,
     /// The operator token of the `server` given.
     pub token: String,
     /// Journal lines `recovery` replays.
     pub records: u64,
-    /// `MAJLIS_` settings for every server the harness starts (`--server-env`).
-    pub server_settings: Vec<ServerSetting>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,15 +141,23 @@ pub(crate) async fn read_op(lanes: Lanes, tenant: Tenant, worker: usize, n: u64)
         .map_or_else(Outcome::io, |answer| Outcome::from_answer(&answer))
 }
 
-/// Creates `count` tenants ready for load, a few at a time (each signs in by mail).
+/// Creates `count` tenants ready for load, a few at a time (each signs in by mail); on a server
+/// the harness did not start, under names of this run's own.
 pub(crate) async fn prepare(
     client: &Client,
     server: &Server,
     count: usize,
 ) -> Result<Vec<Tenant>, RunError> {
     use futures_util::{StreamExt, TryStreamExt, stream};
+    // A server the harness did not start may hold the tenants of an earlier run.
+    let prefix = if server.is_spawned() {
+        "load".to_owned()
+    } else {
+        format!("load-{:06x}-", rand::random::<u32>() >> 8)
+    };
+    let prefix = &prefix;
     let tenants = stream::iter(0..count)
-        .map(|i| async move { prepare_tenant(client, server, &format!("load{i:05}")).await })
+        .map(|i| async move { prepare_tenant(client, server, &format!("{prefix}{i:05}")).await })
         .buffered(8)
         .try_collect()
         .await?;
@@ -178,6 +186,21 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
                 Scenario::Login,
             ] {
                 reports.extend(Box::pin(run(scenario, &small)).await?);
+            }
+            // Codes over a real SMTP conversation too, from a relay slow to accept each message.
+            let sink = SmtpSink::start(([127, 0, 0, 1], 0).into(), Duration::from_millis(20))
+                .await
+                .map_err(|e| SetupError(format!("cannot start the SMTP sink: {e}")))?;
+            let over_smtp = Options {
+                launch: Launch {
+                    mail: Mail::Smtp(sink),
+                    ..small.launch.clone()
+                },
+                ..small.clone()
+            };
+            for mut report in crate::login::login(&over_smtp).await? {
+                report.scenario = "login-smtp".into();
+                reports.push(report);
             }
             let many = Options {
                 tenants: 50,
@@ -216,8 +239,13 @@ pub async fn run(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRe
 
 pub(crate) async fn start(options: &Options) -> Result<Server, RunError> {
     Ok(match &options.server {
-        Some(url) => Server::external(url, options.data_dir.clone(), &options.token),
-        None => Server::spawn(&options.bin, &options.server_settings, 900).await?,
+        Some(url) => Server::external(
+            url,
+            options.data_dir.clone(),
+            &options.token,
+            options.launch.mail.clone(),
+        ),
+        None => Server::spawn(&options.launch, 900).await?,
     })
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::mailbox::{Mail, Mailbox};
 use crate::server_settings::ServerSetting;
 
 pub const TOKEN: &str = "majlis-load-operator-token";
@@ -31,6 +32,15 @@ pub enum ServerError {
     Pin(#[from] crate::pin::PinError),
 }
 
+/// How the harness starts servers: which binary, with which settings, delivering mail where.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub bin: PathBuf,
+    /// `MAJLIS_` settings over the harness's defaults (`--server-env`).
+    pub settings: Vec<ServerSetting>,
+    pub mail: Mail,
+}
+
 /// A running server the harness may kill and restart.
 #[derive(Debug)]
 pub struct Server {
@@ -38,6 +48,8 @@ pub struct Server {
     /// The operator token the harness creates tenants with.
     pub token: String,
     pub data_dir: Option<PathBuf>,
+    /// Where its sign-in codes arrive.
+    pub mailbox: Mailbox,
     bin: Option<PathBuf>,
     child: Option<Child>,
     /// Settings for the next start, over the harness's defaults.
@@ -104,9 +116,12 @@ fn harness_env(data_dir: &Path, idle_secs: u64) -> [(&'static str, OsString); 11
 }
 
 /// Whether the harness sets `key` itself, on every server it starts (its scenarios depend on
-/// those settings), or reads it for itself (`MAJLIS_BIN`).
+/// those settings, and it reads the sign-in codes the server sends), or reads it for itself
+/// (`MAJLIS_BIN`).
 pub fn is_harness_setting(key: &str) -> bool {
-    key == "MAJLIS_BIN" || harness_env(Path::new(""), 0).iter().any(|(k, _)| *k == key)
+    key == "MAJLIS_BIN"
+        || crate::mailbox::MAIL_SETTINGS.contains(&key)
+        || harness_env(Path::new(""), 0).iter().any(|(k, _)| *k == key)
 }
 
 impl Server {
@@ -125,11 +140,13 @@ impl Server {
     }
 
     /// A server the harness did not start: `data_dir` is its data directory on this machine (its
-    /// file mailer's sign-in codes are read there), `token` its operator token.
-    pub fn external(base: &str, data_dir: Option<PathBuf>, token: &str) -> Self {
+    /// file mailer's sign-in codes are read there unless it relays to the harness's SMTP sink),
+    /// `token` its operator token.
+    pub fn external(base: &str, data_dir: Option<PathBuf>, token: &str, mail: Mail) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
+            mailbox: Mailbox::new(mail, data_dir.clone()),
             data_dir,
             bin: None,
             child: None,
@@ -138,40 +155,40 @@ impl Server {
         }
     }
 
-    /// Starts `bin` on a new temporary data directory, with the run's `settings` over the
+    /// Starts `launch.bin` on a new temporary data directory, with the run's settings over the
     /// harness's defaults.
-    pub async fn spawn(
-        bin: &Path,
-        settings: &[ServerSetting],
-        idle_secs: u64,
-    ) -> Result<Self, ServerError> {
-        Self::spawn_with(bin, settings, idle_secs, &[]).await
+    pub async fn spawn(launch: &Launch, idle_secs: u64) -> Result<Self, ServerError> {
+        Self::spawn_with(launch, idle_secs, &[]).await
     }
 
-    /// As `spawn`, with the scenario's own settings `env` over the run's.
+    /// As `spawn`, with the scenario's own settings `env` over the run's (and the mail delivery
+    /// over both).
     pub async fn spawn_with(
-        bin: &Path,
-        settings: &[ServerSetting],
+        launch: &Launch,
         idle_secs: u64,
         env: &[(&str, &str)],
     ) -> Result<Self, ServerError> {
         let temp = tempfile::tempdir().map_err(|source| ServerError::Spawn {
-            bin: bin.display().to_string(),
+            bin: launch.bin.display().to_string(),
             source,
         })?;
         let data_dir = temp.path().join("data");
+        let mailbox = Mailbox::new(launch.mail.clone(), Some(data_dir.clone()));
+        let env = launch
+            .settings
+            .iter()
+            .map(|s| (s.key().to_owned(), s.value().to_owned()))
+            .chain(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .chain(mailbox.server_env())
+            .collect();
         let mut server = Self {
             base: String::new(),
             token: TOKEN.to_owned(),
             data_dir: Some(data_dir),
-            bin: Some(bin.to_owned()),
+            mailbox,
+            bin: Some(launch.bin.clone()),
             child: None,
-            env: settings
-                .iter()
-                .map(|s| (s.key(), s.value()))
-                .chain(env.iter().copied())
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+            env,
             _temp: Some(temp),
         };
         server.start(idle_secs).await?;
@@ -282,68 +299,15 @@ impl Server {
         RssSampler { peak_kb, task }
     }
 
-    /// The newest sign-in code mailed to `email` in `slug` (file mailer of a spawned server).
-    pub fn latest_code(&self, slug: &str, before: usize) -> Option<String> {
-        let dir = self
-            .data_dir
-            .as_ref()?
-            .join("tenants")
-            .join(slug)
-            .join("mail");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        files.sort();
-        let text = std::fs::read_to_string(files.get(before)?).ok()?;
-        text.lines()
-            .map(str::trim)
-            .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
-            .map(str::to_owned)
-    }
-
-    /// A code mailed to `email` in a file not in `seen` (which it is then added to).
-    pub fn code_for(
+    /// The newest code mailed to `email` of tenant `slug` since `since` and not handed out
+    /// before, waiting for it at most `within`.
+    pub async fn next_code(
         &self,
         slug: &str,
         email: &str,
-        seen: &mut std::collections::HashSet<PathBuf>,
+        since: std::time::Instant,
+        within: Duration,
     ) -> Option<String> {
-        let dir = self
-            .data_dir
-            .as_ref()?
-            .join("tenants")
-            .join(slug)
-            .join("mail");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        files.sort();
-        for path in files.into_iter().rev() {
-            if seen.contains(&path) {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            if !text.contains(&format!("To: {email}")) {
-                continue;
-            }
-            seen.insert(path);
-            return text
-                .lines()
-                .map(str::trim)
-                .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
-                .map(str::to_owned);
-        }
-        None
-    }
-
-    pub fn mail_count(&self, slug: &str) -> usize {
-        self.data_dir
-            .as_ref()
-            .and_then(|d| std::fs::read_dir(d.join("tenants").join(slug).join("mail")).ok())
-            .map_or(0, |dir| dir.count())
+        self.mailbox.next_code(slug, email, since, within).await
     }
 }

@@ -1,16 +1,21 @@
 //! `NotifierActor`: delivers sign-in codes and links. Email goes through SMTP (lettre) when
 //! configured, otherwise into `.eml` files in the tenant's `mail/` folder; WhatsApp goes through
-//! the Business Cloud API and falls back to email, which is logged and audited.
+//! the Business Cloud API and falls back to email, which is logged and audited. Several messages
+//! of a tenant are under way at once (each in a task of its own, at most
+//! `concurrency_per_tenant`), each holding one of the server's delivery slots (`Couriers`), so a
+//! slow relay delays a rush of sign-ins by its latency, not by the latency times the queue.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use lettre::AsyncTransport;
 use lettre::message::{Mailbox, Message, header::ContentType};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::task::JoinSet;
 
-use crate::config::{DeliveryConfig, SmtpTls, WhatsAppConfig};
+use crate::children::couriers::Couriers;
+use crate::config::{DeliveryConfig, WhatsAppConfig};
 use crate::domain::{Email, Phone, Slug};
 use crate::store::blocking;
 use crate::tenant::{Channel, Member, Secret, TenantMsg};
@@ -23,6 +28,7 @@ pub struct NotifierArgs {
     pub slug: Slug,
     pub mail_dir: PathBuf,
     pub delivery: DeliveryConfig,
+    pub couriers: Arc<Couriers>,
     pub tenant: ActorRef<TenantMsg>,
 }
 
@@ -36,15 +42,24 @@ pub enum NotifyMsg {
     },
 }
 
+#[derive(Debug)]
 pub struct NotifierState {
-    args: NotifierArgs,
-    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
-    http: reqwest::Client,
+    route: Arc<Route>,
+    /// Deliveries under way, at most `concurrency_per_tenant`; dropped (and so aborted) with the
+    /// state if the actor fails, waited for when it stops.
+    under_way: JoinSet<()>,
 }
 
-impl std::fmt::Debug for NotifierState {
+/// What every delivery of the tenant needs, shared by those under way.
+struct Route {
+    args: NotifierArgs,
+    /// Mail files written, so that two in the same millisecond get different names.
+    mailed: AtomicU64,
+}
+
+impl std::fmt::Debug for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NotifierState")
+        f.debug_struct("Route")
             .field("slug", &self.args.slug)
             .finish_non_exhaustive()
     }
@@ -68,35 +83,13 @@ impl Actor for NotifierActor {
         _myself: ActorRef<Self::Msg>,
         args: NotifierArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let smtp = match &args.delivery.smtp {
-            None => None,
-            Some(config) => {
-                let builder = match config.tls {
-                    SmtpTls::None => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-                    }
-                    SmtpTls::StartTls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?
-                    }
-                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
-                };
-                let mut builder = builder.port(config.port).timeout(Some(config.timeout));
-                if let (Some(user), Some(password)) = (&config.username, &config.password) {
-                    builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-                }
-                Some(builder.build())
-            }
-        };
-        let http = reqwest::Client::builder()
-            .timeout(
-                args.delivery
-                    .whatsapp
-                    .as_ref()
-                    .map_or(Duration::from_secs(10), |w| w.timeout),
-            )
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(NotifierState { args, smtp, http })
+        Ok(NotifierState {
+            route: Arc::new(Route {
+                args,
+                mailed: AtomicU64::new(0),
+            }),
+            under_way: JoinSet::new(),
+        })
     }
 
     async fn handle(
@@ -112,17 +105,59 @@ impl Actor for NotifierActor {
                 secret,
                 tenant_name,
             } => {
-                for note in state.deliver(&member, channel, &secret, &tenant_name).await {
-                    let _ = state.args.tenant.cast(TenantMsg::Notified(note));
+                let limit = state.route.args.delivery.concurrency_per_tenant.max(1);
+                while let Some(done) = state.under_way.try_join_next() {
+                    state.route.reap(done);
                 }
+                // The tenant's own bound: later messages wait in the mailbox, in order.
+                while state.under_way.len() >= limit {
+                    if let Some(done) = state.under_way.join_next().await {
+                        state.route.reap(done);
+                    }
+                }
+                let route = Arc::clone(&state.route);
+                state.under_way.spawn(async move {
+                    route.deliver(&member, channel, &secret, &tenant_name).await;
+                });
             }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Messages already under way still go out before the tenant stops.
+        while let Some(done) = state.under_way.join_next().await {
+            state.route.reap(done);
         }
         Ok(())
     }
 }
 
-impl NotifierState {
-    async fn deliver(
+impl Route {
+    /// Logs a delivery task that panicked; it audited nothing, so the log is all there is.
+    fn reap(&self, done: Result<(), tokio::task::JoinError>) {
+        if let Err(error) = done
+            && error.is_panic()
+        {
+            tracing::error!(tenant = %self.args.slug, %error, "a delivery failed unexpectedly");
+        }
+    }
+
+    /// Delivers one message in one of the server's slots, and tells the tenant what to audit.
+    async fn deliver(&self, member: &Member, channel: Channel, secret: &Secret, tenant_name: &str) {
+        let Some(_slot) = self.args.couriers.slot().await else {
+            return;
+        };
+        for note in self.notes_of(member, channel, secret, tenant_name).await {
+            let _ = self.args.tenant.cast(TenantMsg::Notified(note));
+        }
+    }
+
+    async fn notes_of(
         &self,
         member: &Member,
         channel: Channel,
@@ -199,7 +234,9 @@ impl NotifierState {
             }
         });
         let response = self
-            .http
+            .args
+            .couriers
+            .http()
             .post(url)
             .bearer_auth(&config.token)
             .json(&body)
@@ -261,7 +298,7 @@ impl NotifierState {
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| format!("building the message: {e}"))?;
-        match &self.smtp {
+        match self.args.couriers.smtp() {
             Some(transport) => transport
                 .send(message)
                 .await
@@ -269,15 +306,24 @@ impl NotifierState {
                 .map_err(|e| format!("SMTP: {e}")),
             None => {
                 let dir = self.args.mail_dir.clone();
+                // Named by time, then by count, so the folder lists mail in the order it was
+                // written; never over an existing file.
                 let name = format!(
-                    "{}-{}.eml",
+                    "{}-{:06}-{}.eml",
                     jiff::Timestamp::now().as_millisecond(),
+                    self.mailed.fetch_add(1, Ordering::Relaxed) % 1_000_000,
                     member.id
                 );
                 let path = dir.join(&name);
                 let bytes = message.formatted();
                 blocking(|| {
-                    std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, bytes))
+                    use std::io::Write;
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)?
+                        .write_all(&bytes)
                 })
                 .map_err(|e| format!("writing {}: {e}", path.display()))?;
                 tracing::info!(tenant = %self.args.slug, path = %path.display(), "mail written to the mail folder (no SMTP configured)");

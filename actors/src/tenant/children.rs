@@ -206,6 +206,7 @@ impl TenantActorState {
                 slug: self.slug.clone(),
                 mail_dir: self.paths.mail_dir(),
                 delivery: self.shared.config.delivery.clone(),
+                couriers: std::sync::Arc::clone(&self.shared.couriers),
                 tenant: myself.clone(),
             };
             let name = self.shared.actor_name("notifier", &self.slug);

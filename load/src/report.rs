@@ -41,16 +41,18 @@ impl ScenarioReport {
     }
 }
 
-/// The summary table printed at the end of a run.
+/// The summary table printed at the end of a run: one row a scenario, then what the figures
+/// alone do not say — the errors by status, and each scenario's notes.
 pub fn table(reports: &[ScenarioReport]) -> String {
     let mut out = format!(
-        "{:<12} {:>6} {:>10} {:>10} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}\n",
+        "{:<16} {:>6} {:>10} {:>10} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>7}\n",
         "scenario",
         "conc",
         "ops/s",
         "ceiling/s",
         "ratio",
         "p50 ms",
+        "p90 ms",
         "p99 ms",
         "p99.9",
         "max ms",
@@ -61,13 +63,14 @@ pub fn table(reports: &[ScenarioReport]) -> String {
     for r in reports {
         let errors: u64 = r.errors.values().sum();
         out += &format!(
-            "{:<12} {:>6} {:>10.0} {:>10.0} {:>6.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>6} {:>8}\n",
+            "{:<16} {:>6} {:>10.0} {:>10.0} {:>6.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>6} {:>7}\n",
             r.scenario,
             r.concurrency,
             r.throughput_per_s,
             r.ceiling_per_s,
             r.ratio,
             r.p50_ms,
+            r.p90_ms,
             r.p99_ms,
             r.p999_ms,
             r.max_ms,
@@ -77,9 +80,73 @@ pub fn table(reports: &[ScenarioReport]) -> String {
         );
     }
     for r in reports {
+        if !r.errors.is_empty() {
+            let by_status: Vec<String> = r
+                .errors
+                .iter()
+                .map(|(status, count)| format!("{status} × {count}"))
+                .collect();
+            out += &format!(
+                "{}: errors by status: {}\n",
+                r.scenario,
+                by_status.join(", ")
+            );
+        }
         for note in &r.notes {
             out += &format!("{}: {note}\n", r.scenario);
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_gives_every_percentile_and_the_errors_by_status() {
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for micros in 1..=1000 {
+            histogram.record(micros * 10).unwrap();
+        }
+        let report = ScenarioReport {
+            scenario: "reads @half-max".into(),
+            duration_s: 1.0,
+            concurrency: 8,
+            throughput_per_s: 1000.0,
+            ceiling_per_s: 2000.0,
+            ratio: 0.5,
+            p50_ms: 0.0,
+            p90_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            max_ms: 0.0,
+            errors: BTreeMap::from([("503".into(), 7), ("io".into(), 2)]),
+            acknowledged: 0,
+            lost: 0,
+            rss_mb: Some(20.0),
+            notes: vec!["a note".into()],
+        }
+        .with_latencies(&histogram);
+        let table = table(&[report]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].contains("p50 ms   p90 ms   p99 ms"),
+            "{}",
+            lines[0]
+        );
+        let row: Vec<&str> = lines[1]
+            .strip_prefix("reads @half-max")
+            .expect("the whole name first")
+            .split_whitespace()
+            .collect();
+        // conc, ops/s, ceiling/s, ratio, p50, p90, p99, p99.9, max, errors, lost, rss
+        assert_eq!(row[4..7], ["5.00", "9.01", "9.90"]);
+        assert_eq!(row[9], "9");
+        assert_eq!(
+            lines[2],
+            "reads @half-max: errors by status: 503 × 7, io × 2"
+        );
+        assert_eq!(lines[3], "reads @half-max: a note");
+    }
 }

@@ -94,7 +94,13 @@ mod tests {
                 SettingError::NotMajlis(key.to_owned())
             );
         }
-        for key in ["MAJLIS_DATA_DIR", "MAJLIS_BIND", "MAJLIS_IDLE_SECS"] {
+        for key in [
+            "MAJLIS_DATA_DIR",
+            "MAJLIS_BIND",
+            "MAJLIS_IDLE_SECS",
+            "MAJLIS_SMTP_HOST",
+            "MAJLIS_SMTP_PASSWORD",
+        ] {
             assert_eq!(
                 refused(&format!("{key}=1")),
                 SettingError::HarnessOwn(key.to_owned())

@@ -53,7 +53,7 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
             let duration = options.duration;
             async move {
                 drive_paced(&label, concurrency, duration, pace, move |worker, n| {
-                    let tenant = t[(worker + n as usize * 7) % t.len()].clone();
+                    let tenant = t[tenant_of(worker, n, t.len())].clone();
                     let lanes = lanes.clone();
                     async move {
                         match kind {
@@ -85,6 +85,7 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
             "open loop at {:.0}/s, half the maximum of {max:.0}/s; a request held back by the one before is measured from when it was due",
             max / 2.0
         ));
+        half.notes.extend(tail_note(&run, tenants.len()));
         reports.push(half);
         acknowledged.absorb(run);
         curves.push(curve);
@@ -124,7 +125,25 @@ async fn static_floor(
     floor.notes.push(format!(
         "open loop at {rate:.0}/s on the static cached document (no authentication, no actor): the floor under the reads' tail on this machine"
     ));
+    floor.notes.extend(tail_note(&run, 1));
     floor
+}
+
+/// Where the run's slowest hundredth fell in time, and how many tenants each burst touched (the
+/// workers' tenants as `run_at` picks them; the static document is one).
+fn tail_note(run: &Run, tenants: usize) -> Option<String> {
+    let tenants = tenants.max(1);
+    crate::tail::note(
+        &run.samples,
+        run.histogram.value_at_quantile(0.99),
+        tenants,
+        |s| tenant_of(usize::from(s.worker), u64::from(s.n), tenants),
+    )
+}
+
+/// The tenant the curve's worker sends its `n`th request to.
+fn tenant_of(worker: usize, n: u64, tenants: usize) -> usize {
+    (worker + n as usize * 7) % tenants
 }
 
 fn point(run: &Run) -> Point {

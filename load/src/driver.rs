@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::progress::Progress;
+use crate::tail::Sample;
 
 /// How long a closed-loop worker waits after a transport error before it tries again.
 const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(20);
@@ -71,6 +72,9 @@ pub struct Run {
     pub(crate) fresh: Vec<(String, String)>,
     /// Refusals (429, 503) that did not say when to retry.
     pub refusals_without_retry_after: u64,
+    /// Every request of an open-loop run, when it was due and how long it took (none in a closed
+    /// loop): where the slowest fell in time (`crate::tail`).
+    pub samples: Vec<Sample>,
 }
 
 impl Run {
@@ -83,6 +87,7 @@ impl Run {
             acknowledged: BTreeMap::new(),
             fresh: Vec::new(),
             refusals_without_retry_after: 0,
+            samples: Vec::new(),
         }
     }
 
@@ -105,6 +110,7 @@ impl Run {
         for (slug, id) in other.fresh {
             self.acknowledged.entry(slug).or_default().insert(id);
         }
+        self.samples.extend(other.samples);
     }
 
     pub fn record(&mut self, micros: u64, outcome: Outcome) {
@@ -183,8 +189,9 @@ where
             let mut n = 0u64;
             let mut finished = start;
             loop {
-                // When the request goes out, and how long it was held back before that.
-                let (sent, held) = match &mut schedule {
+                // When the request goes out, how long it was held back before that, and when it
+                // was due (open loop only).
+                let (sent, held, due) = match &mut schedule {
                     Some((due, period)) => {
                         let this = *due;
                         *due += *period;
@@ -200,14 +207,18 @@ where
                         // from when it was due until that answer (the server's queue shows); the
                         // harness's own delay in sending it, a timer that wakes up to a
                         // millisecond late, is not the server's and does not count.
-                        (Instant::now(), finished.saturating_duration_since(this))
+                        (
+                            Instant::now(),
+                            finished.saturating_duration_since(this),
+                            Some(this),
+                        )
                     }
                     None => {
                         let now = Instant::now();
                         if now >= deadline {
                             break;
                         }
-                        (now, Duration::ZERO)
+                        (now, Duration::ZERO, None)
                     }
                 };
                 let outcome = op(worker, n).await;
@@ -216,6 +227,14 @@ where
                 let micros = (finished.duration_since(sent) + held)
                     .as_micros()
                     .min(u128::from(u64::MAX)) as u64;
+                if let Some(due) = due {
+                    run.samples.push(Sample {
+                        due_us: micros_u32(due.duration_since(start)),
+                        micros: u32::try_from(micros).unwrap_or(u32::MAX),
+                        worker: u16::try_from(worker).unwrap_or(u16::MAX),
+                        n: u32::try_from(n - 1).unwrap_or(u32::MAX),
+                    });
+                }
                 let counter = if outcome.is_success() { &done } else { &failed };
                 counter.fetch_add(1, Ordering::Relaxed);
                 let unreachable = outcome.status.is_none();
@@ -238,6 +257,10 @@ where
     total.elapsed = start.elapsed();
     progress.finish();
     total
+}
+
+fn micros_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
 /// A shared count of finished operations, for the progress bar.

@@ -20,6 +20,7 @@ pub mod report;
 pub mod scenarios;
 pub mod server;
 pub mod server_settings;
+pub mod tail;
 pub mod verify;
 pub mod writes;
 

@@ -136,9 +136,16 @@ async fn the_smoke_run_completes_and_loses_nothing() {
             .any(|n| n.contains("2 tenant-actor panics")),
         "{chaos:?}"
     );
-    // The open-loop run at half the maximum ran at about half the maximum.
+    // The open-loop run at half the maximum ran at about half the maximum, and says when its
+    // slowest hundredth came.
     for half in reports.iter().filter(|r| r.scenario.ends_with("@half-max")) {
         assert!(half.ratio > 0.2 && half.ratio < 0.8, "{half:?}");
+        assert!(
+            half.notes
+                .iter()
+                .any(|n| n.starts_with("the slowest 1 % (≥ ") && n.contains(" tenants, worst ")),
+            "{half:?}"
+        );
     }
     let svg = std::fs::read_to_string(&plot).expect("the curve was drawn");
     assert!(svg.contains("reads p99") && svg.contains("writes p99"));

@@ -14,6 +14,7 @@ use crate::scenarios::{Outcome, drive};
 /// client as the scenarios.
 pub async fn http(base: &str, concurrency: usize, duration: Duration) -> f64 {
     let lanes = Lanes::new(base, concurrency);
+    lanes.connect_all().await;
     let run = drive("HTTP ceiling", concurrency, duration, move |worker, _| {
         static_op(lanes.clone(), worker)
     })

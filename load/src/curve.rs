@@ -52,6 +52,7 @@ pub async fn curve(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
             let (lanes, t) = (Lanes::new(&server.base, concurrency), Arc::clone(&tenants));
             let duration = options.duration;
             async move {
+                lanes.connect_all().await;
                 drive_paced(&label, concurrency, duration, pace, move |worker, n| {
                     let tenant = t[tenant_of(worker, n, t.len())].clone();
                     let lanes = lanes.clone();
@@ -113,6 +114,7 @@ async fn static_floor(
 ) -> ScenarioReport {
     let lanes = Lanes::new(base, PACED_WORKERS);
     let label = "static @half-max";
+    lanes.connect_all().await;
     let run = drive_paced(
         label,
         PACED_WORKERS,

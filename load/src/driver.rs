@@ -91,6 +91,15 @@ impl Run {
         }
     }
 
+    /// An empty run with room for `samples` open-loop samples, so that keeping them allocates
+    /// nothing while it runs.
+    pub fn with_room(samples: usize) -> Self {
+        Self {
+            samples: Vec::with_capacity(samples),
+            ..Self::empty()
+        }
+    }
+
     pub fn throughput(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -167,19 +176,28 @@ where
     Fut: Future<Output = Outcome> + Send,
 {
     let op = Arc::new(op);
-    let progress = Progress::start(label, duration);
-    let start = Instant::now();
-    let deadline = start + duration;
     let period = match pace {
         Pace::Closed => None,
         Pace::Rate(rate) => Some(Duration::from_secs_f64(concurrency as f64 / rate.max(1e-3))),
     };
+    // Each worker's histogram and room for its samples are made before the clock starts: made
+    // as the workers start, they kept the one harness thread from reading answers for tens of
+    // milliseconds when the run had more workers than the one before (BENCHMARKS.md).
+    let due_per_worker = period.map_or(0, |period| {
+        (duration.as_secs_f64() / period.as_secs_f64().max(1e-9)).ceil() as usize + 1
+    });
+    let mut runs: Vec<Run> = (0..concurrency)
+        .map(|_| Run::with_room(due_per_worker))
+        .collect();
+    let progress = Progress::start(label, duration);
+    let start = Instant::now();
+    let deadline = start + duration;
     let mut workers = Vec::new();
     for worker in 0..concurrency {
         let op = Arc::clone(&op);
         let (done, failed) = progress.counters();
+        let mut run = runs.pop().unwrap_or_else(Run::empty);
         workers.push(tokio::spawn(async move {
-            let mut run = Run::empty();
             // Workers start spread over one period so the rate is even: each keeps the moment
             // its next request is due.
             let mut schedule = period.map(|period| {
@@ -297,6 +315,27 @@ mod tests {
         let held = run.histogram.count_between(35_000, u64::MAX);
         assert!(held >= 4, "only {held} requests held back 35 ms or more");
         assert_eq!(run.ok, calls.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn an_open_loop_keeps_a_sample_of_each_request_due_and_room_is_made_ahead() {
+        // 8 workers at 400 a second for 0.2 s: 10 due each.
+        let run = drive_paced(
+            "room",
+            8,
+            Duration::from_millis(200),
+            Pace::Rate(400.0),
+            |_, _| async { Outcome::status(200) },
+        )
+        .await;
+        assert!(
+            (70..=88).contains(&run.samples.len()),
+            "{}",
+            run.samples.len()
+        );
+        let run = Run::with_room(11);
+        assert!(run.samples.capacity() >= 11);
+        assert!(run.samples.is_empty());
     }
 
     #[test]

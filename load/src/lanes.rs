@@ -81,6 +81,22 @@ impl Lanes {
         }))
     }
 
+    /// Opens every worker's connection now, a few at a time, so that a timed run measures
+    /// requests on open keep-alive connections and not the opening of them all in its first
+    /// moments. Answers how many are open; a slot that could not connect tries again on first use.
+    pub async fn connect_all(&self) -> usize {
+        use futures_util::{StreamExt, stream};
+        stream::iter(&self.0.slots)
+            .map(|slot| async move {
+                let mut slot = slot.lock().await;
+                self.open(&mut slot).await.is_some()
+            })
+            .buffer_unordered(16)
+            .filter(|open| std::future::ready(*open))
+            .count()
+            .await
+    }
+
     /// Sends `call` on `worker`'s connection (made on first use and after any failure). `None`
     /// when the server could not be reached or the connection broke.
     pub async fn send(&self, worker: usize, call: Call<'_>) -> Option<Answer> {
@@ -93,20 +109,28 @@ impl Lanes {
         answer
     }
 
+    /// The slot's connection, opened unless it is open already.
+    async fn open<'s>(
+        &self,
+        slot: &'s mut Option<SendRequest<Full<Bytes>>>,
+    ) -> Option<&'s mut SendRequest<Full<Bytes>>> {
+        if slot.as_ref().is_none_or(SendRequest::is_closed) {
+            let stream = TcpStream::connect(&self.0.address).await.ok()?;
+            stream.set_nodelay(true).ok()?;
+            let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+            tokio::spawn(connection);
+            *slot = Some(sender);
+        }
+        slot.as_mut()
+    }
+
     async fn exchange(
         &self,
         slot: &mut Option<SendRequest<Full<Bytes>>>,
         call: Call<'_>,
     ) -> Option<Answer> {
         let inner = &self.0;
-        if slot.as_ref().is_none_or(SendRequest::is_closed) {
-            let stream = TcpStream::connect(&inner.address).await.ok()?;
-            stream.set_nodelay(true).ok()?;
-            let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
-            tokio::spawn(connection);
-            *slot = Some(sender);
-        }
-        let sender = slot.as_mut()?;
+        let sender = self.open(slot).await?;
         sender.ready().await.ok()?;
         let host = match call.tenant {
             Some(slug) => format!("{slug}{}", inner.tenant_suffix),
@@ -196,6 +220,42 @@ mod tests {
             assert!(request.contains("authorization: Bearer mjk_x\r\n"));
             assert!(request.ends_with("{\"a\":1}"));
         }
+    }
+
+    #[tokio::test]
+    async fn connections_opened_beforehand_are_the_ones_requests_use() {
+        // The canned server accepts one connection only: a request that opened another would
+        // never be answered.
+        let (base, mut heard) = canned("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+        let lanes = Lanes::new(&base, 1);
+        assert_eq!(lanes.connect_all().await, 1);
+        let call = Call {
+            method: Method::GET,
+            path: "/ping",
+            tenant: None,
+            key: None,
+            json: None,
+        };
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), lanes.send(0, call))
+            .await
+            .expect("answered on the open connection")
+            .expect("an answer");
+        assert_eq!(answer.status, 200);
+        assert!(
+            heard
+                .recv()
+                .await
+                .unwrap()
+                .starts_with("GET /ping HTTP/1.1\r\n")
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_to_nowhere_are_not_counted_as_open() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        assert_eq!(Lanes::new(&base, 3).connect_all().await, 0);
     }
 
     #[test]

@@ -278,6 +278,7 @@ async fn steady(scenario: Scenario, options: &Options) -> Result<Vec<ScenarioRep
             .map_or(0.0, |d| ceilings::disk(d, window))
     };
     let disk_before = disk_ceiling();
+    lanes.connect_all().await;
     let cpu_before = server.cpu_time();
     let own_before = cpu::process_time(None);
     let run = drive(

@@ -75,22 +75,20 @@ pub async fn trim_after_passivation(manager: ManagerHandle) {
         let Some(actor) = manager.get() else {
             return;
         };
-        let Ok(ractor::rpc::CallResult::Success(health)) = actor
-            .call(ManagerMsg::Health, Some(Duration::from_secs(5)))
+        // Not the health view: that probes the storage with a file written and removed, which
+        // would touch the disk every few seconds for nothing.
+        let Ok(ractor::rpc::CallResult::Success(active)) = actor
+            .call(ManagerMsg::ActiveTenants, Some(Duration::from_secs(5)))
             .await
         else {
             continue;
         };
-        if trimmer.look(health.tenants_active) {
+        if trimmer.look(active) {
             // The trim walks and locks each arena; keep it off the runtime's workers.
             let released = tokio::task::spawn_blocking(release_free_memory)
                 .await
                 .unwrap_or(false);
-            tracing::debug!(
-                released,
-                active = health.tenants_active,
-                "returned freed memory to the system"
-            );
+            tracing::debug!(released, active, "returned freed memory to the system");
         }
     }
 }
@@ -135,6 +133,47 @@ mod tests {
         assert!(trimmer.look(0));
         assert!(trimmer.look(0));
         assert!(!trimmer.look(0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_the_trimmer_asks_writes_nothing_where_the_health_view_probes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = crate::config::Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..crate::config::Settings::default()
+        };
+        let modified = || {
+            std::fs::metadata(dir.path())
+                .and_then(|m| m.modified())
+                .expect("data directory")
+        };
+        let (quiet, probed) = crate::startup::with_offline_runtime(&settings, async |runtime| {
+            let manager = runtime.manager().get().expect("manager");
+            let ask = Some(Duration::from_secs(5));
+            // Set back a day, so any change in the directory shows whatever the clock's grain.
+            let before = modified() - Duration::from_secs(86_400);
+            std::fs::File::open(dir.path())
+                .and_then(|d| d.set_modified(before))
+                .expect("set the directory's time");
+            let active = manager.call(ManagerMsg::ActiveTenants, ask).await;
+            assert!(matches!(active, Ok(ractor::rpc::CallResult::Success(0))));
+            let quiet = modified() == before;
+            let health = manager.call(ManagerMsg::Health, ask).await;
+            assert!(
+                matches!(health, Ok(ractor::rpc::CallResult::Success(h)) if h.storage_writable)
+            );
+            (quiet, modified() != before)
+        })
+        .await
+        .expect("runtime");
+        assert!(
+            quiet,
+            "asking for the active tenants touched the data directory"
+        );
+        assert!(
+            probed,
+            "the health view's probe is seen in the data directory"
+        );
     }
 
     #[test]

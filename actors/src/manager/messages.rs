@@ -46,6 +46,9 @@ pub enum ManagerMsg {
         reply: ReplyPort,
     },
     Health(RpcReplyPort<HealthView>),
+    /// How many tenants are active: the health view's count alone, without its probe of the
+    /// storage (a file written and removed), for callers that ask often.
+    ActiveTenants(RpcReplyPort<usize>),
     /// From a tenant actor whose files are damaged.
     TenantBroken {
         slug: Slug,

@@ -204,6 +204,9 @@ impl Actor for TenantManager {
             ManagerMsg::Health(reply) => {
                 let _ = reply.send(state.health());
             }
+            ManagerMsg::ActiveTenants(reply) => {
+                let _ = reply.send(state.tenants_active());
+            }
             ManagerMsg::TenantBroken { slug, reason } => {
                 if let Some(entry) = state.entries.get_mut(&slug) {
                     state.shared.routes.remove(&slug);
@@ -670,20 +673,24 @@ impl ManagerState {
     }
 
     fn health(&self) -> HealthView {
-        let mut view = HealthView {
+        HealthView {
             tenants_total: self.entries.len(),
-            tenants_active: 0,
-            tenants_failed: 0,
+            tenants_active: self.tenants_active(),
+            tenants_failed: self
+                .entries
+                .values()
+                .filter(|entry| matches!(entry.run, Run::Failed))
+                .count(),
             storage_writable: storage_writable(&self.shared.config.data_root),
-        };
-        for entry in self.entries.values() {
-            match entry.run {
-                Run::Active(_) | Run::Stopping { .. } => view.tenants_active += 1,
-                Run::Failed => view.tenants_failed += 1,
-                Run::Passive | Run::Disabled => {}
-            }
         }
-        view
+    }
+
+    /// Tenants whose actor runs (or is stopping).
+    fn tenants_active(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|entry| matches!(entry.run, Run::Active(_) | Run::Stopping { .. }))
+            .count()
     }
 
     fn maybe_finish_shutdown(&mut self) {

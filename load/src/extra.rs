@@ -60,11 +60,29 @@ async fn all_passive(client: &Client, server: &Server, limit: Duration) -> bool 
     false
 }
 
+/// The idle timeout of the activation scenario's server, in seconds.
+const IDLE_SECS: u64 = 1;
+
+/// Which of the activation scenario's two steady states a run settled in: each tenant is touched
+/// every `tenants / rate` seconds, and past the idle timeout most touches find it passive.
+fn touch_note(tenants: usize, rate: f64) -> String {
+    let every = tenants as f64 / rate.max(1e-9);
+    let idle = IDLE_SECS as f64;
+    let state = if every > idle {
+        "longer than the idle timeout: most requests waited for their tenant's activation"
+    } else {
+        "within the idle timeout: tenants stayed active between touches"
+    };
+    format!(
+        "each tenant touched every {every:.2} s against an idle timeout of {idle:.0} s, {state}"
+    )
+}
+
 /// Touches `tenants` tenants round-robin with a one-second idle timeout, so they activate and
 /// passivate all the time; reports request latency (activation included), resident memory per
 /// active tenant at the peak, and what is left once every tenant has passivated again.
 pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunError> {
-    let server = Server::spawn(&options.launch, 1).await?;
+    let server = Server::spawn(&options.launch, IDLE_SECS).await?;
     let client = http_client(options.concurrency * 2);
     let empty_rss = server.rss_mb().unwrap_or(0.0);
     let slugs = Arc::new(create_bare_tenants(&client, &server, options.tenants.max(1)).await?);
@@ -140,6 +158,7 @@ pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunErr
         settle.as_secs(),
         if passivated { "all passivating again" } else { "a 30 s wait for passivation (timed out)" }
     ));
+    report.notes.push(touch_note(slugs.len(), run.throughput()));
     let cold = cold_activations(&client, &server, &slugs).await;
     Ok(vec![report, cold])
 }
@@ -235,4 +254,17 @@ pub async fn connections(options: &Options) -> Result<Vec<ScenarioReport>, RunEr
     let rss = server.rss_mb();
     drop(held);
     Ok(vec![report("connections", &run, count, 0.0, 0, rss)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_touch_note_tells_the_two_steady_states_apart() {
+        assert!(touch_note(10_000, 7_109.0).contains("every 1.41 s"));
+        assert!(touch_note(10_000, 7_109.0).contains("waited for their tenant's activation"));
+        assert!(touch_note(10_000, 65_000.0).contains("every 0.15 s"));
+        assert!(touch_note(10_000, 65_000.0).contains("stayed active"));
+    }
 }

@@ -1,5 +1,5 @@
-//! The manager's only reads of the data root: the tenant registry at start-up and the health
-//! probe. Tenants' own files are written by their actors alone.
+//! The manager's only read of the data root: the tenant registry at start-up (its only write
+//! there is the health probe, `health.rs`). Tenants' own files are written by their actors alone.
 
 use crate::domain::Slug;
 use crate::store::{TenantPaths, load_snapshot, tenants_dir};
@@ -37,13 +37,4 @@ pub(super) fn scan_tenants(
         found.push((slug, meta));
     }
     Ok(found)
-}
-
-/// Writes and removes a probe file in the data root.
-pub(super) fn storage_writable(data_root: &std::path::Path) -> bool {
-    let probe = data_root.join(".health-probe");
-    crate::store::blocking(|| {
-        std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe))
-    })
-    .is_ok()
 }

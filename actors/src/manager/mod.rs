@@ -13,6 +13,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use tokio::time::Instant;
 
 mod disk;
+mod health;
 mod messages;
 mod routes;
 mod views;
@@ -22,7 +23,7 @@ pub use routes::{Routed, Routes};
 
 pub use views::{ChildView, HealthView, RunState, TenantView};
 
-use disk::{scan_tenants, storage_writable};
+use disk::scan_tenants;
 use messages::{ReplyPort, ViewPort};
 use routes::{Activity, Route};
 
@@ -670,27 +671,6 @@ impl ManagerState {
                 };
             }
         }
-    }
-
-    fn health(&self) -> HealthView {
-        HealthView {
-            tenants_total: self.entries.len(),
-            tenants_active: self.tenants_active(),
-            tenants_failed: self
-                .entries
-                .values()
-                .filter(|entry| matches!(entry.run, Run::Failed))
-                .count(),
-            storage_writable: storage_writable(&self.shared.config.data_root),
-        }
-    }
-
-    /// Tenants whose actor runs (or is stopping).
-    fn tenants_active(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|entry| matches!(entry.run, Run::Active(_) | Run::Stopping { .. }))
-            .count()
     }
 
     fn maybe_finish_shutdown(&mut self) {

@@ -186,17 +186,16 @@ where
     let due_per_worker = period.map_or(0, |period| {
         (duration.as_secs_f64() / period.as_secs_f64().max(1e-9)).ceil() as usize + 1
     });
-    let mut runs: Vec<Run> = (0..concurrency)
+    let runs: Vec<Run> = (0..concurrency)
         .map(|_| Run::with_room(due_per_worker))
         .collect();
     let progress = Progress::start(label, duration);
     let start = Instant::now();
     let deadline = start + duration;
     let mut workers = Vec::new();
-    for worker in 0..concurrency {
+    for (worker, mut run) in runs.into_iter().enumerate() {
         let op = Arc::clone(&op);
         let (done, failed) = progress.counters();
-        let mut run = runs.pop().unwrap_or_else(Run::empty);
         workers.push(tokio::spawn(async move {
             // Workers start spread over one period so the rate is even: each keeps the moment
             // its next request is due.

@@ -22,7 +22,7 @@ impl ManagerState {
     pub(super) fn tenants_active(&self) -> usize {
         self.entries
             .values()
-            .filter(|entry| matches!(entry.run, Run::Active(_) | Run::Stopping { .. }))
+            .filter(|entry| entry.run.is_running())
             .count()
     }
 }

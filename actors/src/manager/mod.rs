@@ -67,6 +67,13 @@ enum Run {
     Disabled,
 }
 
+impl Run {
+    /// Whether the tenant's actor runs (or is stopping).
+    fn is_running(&self) -> bool {
+        matches!(self, Run::Active(_) | Run::Stopping { .. })
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     hosts: Vec<HostName>,
@@ -674,10 +681,7 @@ impl ManagerState {
     }
 
     fn maybe_finish_shutdown(&mut self) {
-        let busy = self
-            .entries
-            .values()
-            .any(|e| matches!(e.run, Run::Active(_) | Run::Stopping { .. }));
+        let busy = self.entries.values().any(|e| e.run.is_running());
         if !busy && let Some(reply) = self.shutdown.take() {
             let _ = reply.send(());
         }

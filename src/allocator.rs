@@ -98,7 +98,7 @@ pub async fn trim_after_passivation(manager: ManagerHandle) {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(
     unsafe_code,
-    reason = "malloc_trim is C; the project's only unsafe block"
+    reason = "malloc_trim is C; one of the two C calls (with sched_setscheduler)"
 )]
 fn release_free_memory() -> bool {
     // SAFETY: malloc_trim takes a size and has no precondition on the caller; it only changes

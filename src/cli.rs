@@ -13,7 +13,7 @@ use majlis_actors::store::TenantPaths;
 use majlis_actors::tenant::{NewTenant, Reply, RequestCtx};
 use ractor::rpc::CallResult;
 
-use crate::config::Settings;
+use crate::config::{Loaded, Settings};
 use crate::startup::{Application, with_offline_runtime};
 
 #[derive(Debug, Parser)]
@@ -74,14 +74,8 @@ fn parse_plan(raw: &str) -> Result<Plan, String> {
         .map_err(|_| "expected free, pro or enterprise".to_owned())
 }
 
-pub async fn run(cli: Cli) -> ExitCode {
-    let loaded = match Settings::load(cli.config.as_deref()) {
-        Ok(loaded) => loaded,
-        Err(err) => {
-            eprintln!("majlis: {err}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs the command with the settings `main` loaded (it needs them before the runtime starts).
+pub async fn run(cli: Cli, loaded: Loaded) -> ExitCode {
     let settings = loaded.settings;
     crate::telemetry::init(settings.log_format, &settings.log);
     for warning in loaded.warnings {

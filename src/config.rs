@@ -8,6 +8,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+use crate::scheduling::SchedPolicy;
+
 /// The config file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config/majlis.toml";
 
@@ -140,6 +142,9 @@ pub struct Settings {
     pub whatsapp_timeout_ms: u64,
     pub delivery_concurrency: usize,
     pub delivery_concurrency_per_tenant: usize,
+    /// The kernel scheduling policy of the server's threads, set before they start: `batch`
+    /// (Linux's `SCHED_BATCH`) or `normal`.
+    pub sched_policy: SchedPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -199,6 +204,7 @@ impl Default for Settings {
             whatsapp_timeout_ms: 10_000,
             delivery_concurrency: 16,
             delivery_concurrency_per_tenant: 8,
+            sched_policy: SchedPolicy::default(),
         }
     }
 }
@@ -250,6 +256,7 @@ const KNOWN_KEYS: &[&str] = &[
     "whatsapp_timeout_ms",
     "delivery_concurrency",
     "delivery_concurrency_per_tenant",
+    "sched_policy",
 ];
 
 #[derive(Debug, thiserror::Error)]

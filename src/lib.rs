@@ -4,6 +4,7 @@
 pub mod allocator;
 pub mod cli;
 pub mod config;
+pub mod scheduling;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;

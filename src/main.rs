@@ -1,15 +1,33 @@
-//! The `majlis` binary: parse the command line and hand over to the library.
+//! The `majlis` binary: parse the command line and settings, set up the process, and hand over to
+//! the library.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use majlis::cli::{Cli, Command};
+use majlis::config::Settings;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, None | Some(Command::Serve)) {
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    if serving {
         // Before any thread exists: the server runs with few allocator arenas.
         majlis::allocator::limit_arenas();
+    }
+    let mut loaded = match Settings::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("majlis: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if serving {
+        // Before the runtime's threads exist, so that they inherit it.
+        if let Err(err) = majlis::scheduling::apply(loaded.settings.sched_policy) {
+            loaded
+                .warnings
+                .push(format!("{err}; the system's default applies"));
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -23,5 +41,5 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(majlis::cli::run(cli))
+    runtime.block_on(majlis::cli::run(cli, loaded))
 }

@@ -141,6 +141,21 @@ impl TestServer {
             .collect()
     }
 
+    /// The kernel scheduling policy of each of the server's threads (Linux: `SCHED_OTHER` is 0,
+    /// `SCHED_BATCH` 3), from the 41st field of `/proc/<pid>/task/<tid>/stat`.
+    pub fn thread_policies(&self) -> Vec<u32> {
+        let pid = self.child.id().expect("running");
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("tasks")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+            .filter_map(|stat| {
+                // After the command name in parentheses, the fields count from the third.
+                let (_, rest) = stat.rsplit_once(')')?;
+                rest.split_whitespace().nth(41 - 3)?.parse().ok()
+            })
+            .collect()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

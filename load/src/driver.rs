@@ -52,7 +52,7 @@ impl Outcome {
         }
     }
 
-    fn is_success(&self) -> bool {
+    pub fn is_success(&self) -> bool {
         self.status
             .is_some_and(|s| (200..300).contains(&s) || s == 304)
     }

@@ -171,10 +171,12 @@ pub async fn activation(options: &Options) -> Result<Vec<ScenarioReport>, RunErr
         .collect()
         .await;
     let pass_took = pass_started.elapsed();
-    // Two looks of the watch after the last answer, before the first tenant's idle timeout.
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    let peak = sampler.peak();
-    let active = watch.peak().max(1);
+    // One more look of each right after the last answer, before the first tenant's idle timeout.
+    let peak = sampler.peak().max(server.rss_mb().unwrap_or(0.0));
+    let active = watch
+        .peak()
+        .max(active_tenants(&client, &base).await.unwrap_or(0))
+        .max(1);
     drop(watch);
     let pass_errors = pass.iter().filter(|o| !o.is_success()).count();
     let passivated = all_passive(&client, &server, Duration::from_secs(30)).await;

@@ -1,9 +1,9 @@
 //! The kernel's scheduling policy for the server's threads. On Linux the server asks for
 //! `SCHED_BATCH` before its runtime starts, so every thread it makes (the runtime's workers, the
 //! journal writers, the file work) inherits it. Under the default policy a thread woken by
-//! another of the server's threads may take the core from it at once: the two runtime workers
-//! and the journal writers did that to each other thousands of times a second, each leaving the
-//! other's half-done request behind it. Under `SCHED_BATCH` a woken thread waits for the running
+//! another of the server's threads may take the core from it at once: the two runtime workers,
+//! packed on one core, did that to each other every 0.5–2 ms under load, each leaving the other's
+//! half-done request behind it (the journal's writer threads are woken the same way). Under `SCHED_BATCH` a woken thread waits for the running
 //! one to block or use up its slice; shares of the cores are unchanged (same weight, same nice
 //! value), and other programs' threads still preempt the server's as before. Measured in
 //! BENCHMARKS.md (twenty-second round). `sched_policy = "normal"` keeps the default policy.
